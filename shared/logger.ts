@@ -1,0 +1,28 @@
+/**
+ * One JSON object per line. What goes in is chosen field by field by the callers (route, user
+ * id, outcome, duration, request id, error kind): never a header, a body, a secret, a token, a
+ * password hash or a whole auth row.
+ */
+export interface LogEntry {
+  level: 'info' | 'warn' | 'error';
+  event: string;
+  [field: string]: string | number | boolean | null | undefined;
+}
+
+export interface Logger {
+  log(entry: LogEntry): void;
+}
+
+export function jsonLogger(write: (line: string) => void = (line) => console.log(line)): Logger {
+  return {
+    log(entry) {
+      write(JSON.stringify({ time: new Date().toISOString(), ...entry }));
+    },
+  };
+}
+
+/** Collects entries in memory: for tests, which assert on what was (and was not) logged. */
+export function memoryLogger(): Logger & { entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  return { entries, log: (entry) => void entries.push(entry) };
+}

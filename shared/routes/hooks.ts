@@ -1,0 +1,178 @@
+import { Hono } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AppDeps, AppEnv } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { GatewayError } from '../gateway.ts';
+import { type RetryPolicy, rpcWithRetry } from '../retry.ts';
+import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
+import {
+  afterUserCreatedSchema,
+  beforeUserCreatedSchema,
+  customAccessTokenSchema,
+  describeIssues,
+} from '../schemas.ts';
+import { createHookVerifier, SignatureError } from '../signature.ts';
+import type { z } from 'zod';
+
+/** What public.sync_user returns (docs/sql-api.md). */
+export interface SyncResult {
+  user_id: string;
+  action: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'not_found' | 'failed';
+  role: string | null;
+  sqlstate?: string;
+}
+
+/**
+ * Supabase Auth gives a hook 5 s in total, retries and our cold start included (spec §1.2), so
+ * the database gets a bounded share of it.
+ */
+export const AFTER_USER_CREATED_RETRY: RetryPolicy = {
+  budgetMs: 3000,
+  attemptTimeoutMs: 1500,
+  backoffMs: 250,
+};
+export const CUSTOM_ACCESS_TOKEN_RETRY: RetryPolicy = {
+  budgetMs: 2000,
+  attemptTimeoutMs: 1500,
+  backoffMs: 200,
+};
+
+type Payload = { Variables: AppEnv['Variables'] & { payload: unknown } };
+
+/** 503 until AUTH_HOOK_SECRET is set; then 401 unless signed; 400 unless JSON. */
+function signedJson(deps: AppDeps): MiddlewareHandler<Payload> {
+  const secrets = deps.config.authHookSecrets;
+  const verifier = secrets ? createHookVerifier(secrets) : null;
+  return async (c, next) => {
+    if (!verifier) {
+      throw new ApiError(
+        503,
+        'not_configured',
+        'AUTH_HOOK_SECRET is not set: the Auth hook routes are disabled.',
+      );
+    }
+    const raw = await c.req.text();
+    try {
+      verifier.verify(raw, c.req.raw.headers);
+    } catch (err) {
+      if (err instanceof SignatureError) {
+        c.set('outcome', 'bad_signature');
+        throw new ApiError(401, 'invalid_signature', `Invalid webhook signature: ${err.message}`);
+      }
+      throw err;
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(raw);
+    } catch {
+      throw new ApiError(400, 'invalid_json', 'The body is signed correctly but is not JSON.');
+    }
+    c.set('payload', payload);
+    await next();
+  };
+}
+
+function parse<S extends z.ZodType>(c: Context<Payload>, schema: S): z.infer<S> {
+  const result = schema.safeParse(c.get('payload'));
+  if (!result.success) {
+    throw new ApiError(
+      400,
+      'invalid_payload',
+      `The body does not match this hook's input: ${describeIssues(result.error)}`,
+    );
+  }
+  return result.data;
+}
+
+function gatewayDetail(err: unknown): string {
+  return err instanceof GatewayError ? `${err.kind}${err.code ? `:${err.code}` : ''}` : 'error';
+}
+
+export function hookRoutes(deps: AppDeps) {
+  const { gateway, clock, logger } = deps;
+  const app = new Hono<Payload>();
+  const signed = signedJson(deps);
+
+  // Allow or refuse only: the user does not exist yet and, for OAuth/SSO, this id is not the
+  // one that will be stored (spec §1.3). No database access.
+  app.post('/before-user-created', signed, (c) => {
+    const { user } = parse(c, beforeUserCreatedSchema);
+    const asked = user.user_metadata?.['role'];
+    if (asked === undefined || asked === null || asked === '' || isSelfAssignable(asked)) {
+      c.set('outcome', 'allowed');
+      return c.json({}, 200);
+    }
+    c.set('outcome', 'rejected');
+    const choices = SELF_ASSIGNABLE_ROLES.join(', ');
+    const message = typeof asked === 'string'
+      ? `The role "${asked.slice(0, 40)}" cannot be chosen at sign-up. Choose one of: ${choices}.`
+      : `The requested role is not valid. Choose one of: ${choices}.`;
+    // HTTP 200: Supabase Auth reads the error object only from a 200/202 (spec §1.2).
+    return c.json({ error: { http_code: 400, message } }, 200);
+  });
+
+  // The auth.users trigger has already written the row, in the same transaction as the insert.
+  // This call heals anything the trigger recorded as a failure. If the database cannot be
+  // reached within the budget we still answer 200 {} (fail open): the account exists, so an
+  // error here would only show the person a sign-up failure for an account they have, and
+  // POST /resync drains whatever is left (the outcome is logged as `deferred`).
+  app.post('/after-user-created', signed, async (c) => {
+    const { user } = parse(c, afterUserCreatedSchema);
+    c.set('userId', user.id);
+    try {
+      const { result, attempts } = await rpcWithRetry<SyncResult>(
+        gateway,
+        clock,
+        'sync_user',
+        { p_user_id: user.id },
+        AFTER_USER_CREATED_RETRY,
+      );
+      c.set('outcome', result.action === 'failed' ? 'deferred' : 'synced');
+      c.set('detail', `${result.action}${attempts > 1 ? ` after ${attempts} attempts` : ''}`);
+    } catch (err) {
+      c.set('outcome', 'deferred');
+      c.set('detail', gatewayDetail(err));
+      if (!(err instanceof GatewayError)) {
+        logger.log({
+          level: 'error',
+          event: 'unexpected_error',
+          request_id: c.get('requestId'),
+          error: err instanceof Error ? err.name : typeof err,
+        });
+      }
+    }
+    return c.json({}, 200);
+  });
+
+  // Every input claim goes back unchanged (the answer replaces the whole JWT payload, spec
+  // §1.5), plus user_role. Without the database the claims go back without user_role rather
+  // than failing every login; RLS must treat a missing user_role as the least privilege.
+  app.post('/custom-access-token', signed, async (c) => {
+    const input = parse(c, customAccessTokenSchema);
+    c.set('userId', input.user_id);
+    // The raw parsed claims, not zod's copy, so nothing is reshaped.
+    const claims = { ...(c.get('payload') as { claims: Record<string, unknown> }).claims };
+    try {
+      const { result } = await rpcWithRetry<SyncResult>(
+        gateway,
+        clock,
+        'sync_user',
+        { p_user_id: input.user_id },
+        CUSTOM_ACCESS_TOKEN_RETRY,
+      );
+      if (typeof result.role === 'string') {
+        claims['user_role'] = result.role;
+        c.set('outcome', 'claims_added');
+      } else {
+        c.set('outcome', 'no_role');
+      }
+      c.set('detail', result.action);
+    } catch (err) {
+      c.set('outcome', 'claims_unchanged');
+      c.set('detail', gatewayDetail(err));
+    }
+    return c.json({ claims }, 200);
+  });
+
+  return app;
+}

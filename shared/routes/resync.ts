@@ -1,0 +1,121 @@
+import { Hono } from 'hono';
+import { bearerToken, matchesAny } from '../bearer.ts';
+import { readJson } from '../body.ts';
+import type { AppDeps, AppEnv } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { describeIssues, resyncBodySchema } from '../schemas.ts';
+
+/** public.resync_users' report (docs/sql-api.md). */
+export interface ResyncReport {
+  dry_run: boolean;
+  scope: string;
+  auth_users: number;
+  app_users: number;
+  missing: number;
+  stale: number;
+  orphaned: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  failed: number;
+  failures_pending: number;
+  next_cursor: string | null;
+  done: boolean;
+}
+
+const SUMMED = [
+  'auth_users',
+  'app_users',
+  'missing',
+  'stale',
+  'orphaned',
+  'inserted',
+  'updated',
+  'deleted',
+  'unchanged',
+  'failed',
+] as const;
+
+/**
+ * POST /resync {dry_run?, user_ids?, batch_size?, cursor?}. Without user_ids it walks the users
+ * in keyset batches, adding up each batch's counts, until the last batch or until the time
+ * budget is spent; then `done` is false and `next_cursor` says where to continue.
+ */
+export function resyncRoutes({ config, gateway, clock }: AppDeps) {
+  const app = new Hono<AppEnv>();
+  const accepted = [
+    config.adminToken,
+    config.serviceRoleKey,
+    ...config.secretKeys,
+  ].filter((t): t is string => typeof t === 'string' && t.length > 0);
+
+  app.post('/', async (c) => {
+    if (accepted.length === 0) {
+      throw new ApiError(
+        503,
+        'not_configured',
+        'Resync is disabled: set USER_SYNC_ADMIN_TOKEN (or SUPABASE_SERVICE_ROLE_KEY / ' +
+          'SUPABASE_SECRET_KEYS).',
+      );
+    }
+    const presented = bearerToken(c.req.header('authorization'));
+    if (presented === null || !(await matchesAny(presented, accepted))) {
+      c.set('outcome', 'unauthorized');
+      throw new ApiError(401, 'unauthorized', 'Missing or wrong bearer token.', {
+        'WWW-Authenticate': 'Bearer',
+      });
+    }
+    const parsed = resyncBodySchema.safeParse(await readJson(c, {}));
+    if (!parsed.success) {
+      throw new ApiError(400, 'invalid_payload', describeIssues(parsed.error));
+    }
+    const body = parsed.data;
+    const dryRun = body.dry_run ?? false;
+
+    if (body.user_ids) {
+      const report = await gateway.rpc<ResyncReport>('resync_users', {
+        p_dry_run: dryRun,
+        p_user_ids: body.user_ids,
+      }, { timeoutMs: config.resyncBudgetMs });
+      c.set('outcome', dryRun ? 'dry_run' : 'resynced');
+      return c.json({ ...report, batches: 1 }, 200);
+    }
+
+    const started = clock.now();
+    const batchSize = body.batch_size ?? config.resyncBatchSize;
+    let cursor: string | null = body.cursor ?? null;
+    let total: ResyncReport | null = null;
+    let batches = 0;
+    let slowest = 0;
+    for (;;) {
+      const batchStart = clock.now();
+      const left = config.resyncBudgetMs - (batchStart - started);
+      const report: ResyncReport = await gateway.rpc<ResyncReport>('resync_users', {
+        p_dry_run: dryRun,
+        p_user_ids: null,
+        p_batch_size: batchSize,
+        p_cursor: cursor,
+      }, { timeoutMs: Math.max(left, 5_000) });
+      batches++;
+      slowest = Math.max(slowest, clock.now() - batchStart);
+      if (!total) {
+        total = { ...report };
+      } else {
+        for (const key of SUMMED) total[key] += report[key];
+        total.failures_pending = report.failures_pending;
+      }
+      cursor = report.next_cursor;
+      total.next_cursor = cursor;
+      total.done = report.done;
+      // Stop before a batch that, judging by the slowest so far, would not fit the budget.
+      if (report.done || cursor === null) break;
+      if (clock.now() - started + slowest > config.resyncBudgetMs) break;
+    }
+    c.set('outcome', dryRun ? 'dry_run' : 'resynced');
+    c.set('detail', `${batches} batches${total.done ? '' : ', more to do'}`);
+    return c.json({ ...total, scope: 'batches', batches, duration_ms: clock.now() - started }, 200);
+  });
+
+  return app;
+}
