@@ -76,7 +76,7 @@ export const customAccessTokenSchema = z.looseObject({
 });
 
 /** pg_net database webhook (spec §3). `record`/`old_record` are rows: only `id` is read. */
-const row = z.looseObject({ id: z.unknown() }).nullable();
+const row = z.record(z.string(), z.unknown()).nullable();
 
 export const dbWebhookSchema = z.looseObject({
   type: z.string(),

@@ -105,11 +105,15 @@ export function resyncRoutes({ config, gateway, clock }: AppDeps) {
         for (const key of SUMMED) total[key] += report[key];
         total.failures_pending = report.failures_pending;
       }
+      total.next_cursor = report.next_cursor;
+      total.done = report.done === true;
+      if (total.done) break;
+      // A batch that is not the last must move the cursor forward, or this loop would never end.
+      if (typeof report.next_cursor !== 'string' || report.next_cursor === cursor) {
+        throw new Error('resync_users returned a batch without a new next_cursor');
+      }
       cursor = report.next_cursor;
-      total.next_cursor = cursor;
-      total.done = report.done;
       // Stop before a batch that, judging by the slowest so far, would not fit the budget.
-      if (report.done || cursor === null) break;
       if (clock.now() - started + slowest > config.resyncBudgetMs) break;
     }
     c.set('outcome', dryRun ? 'dry_run' : 'resynced');

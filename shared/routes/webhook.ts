@@ -48,7 +48,7 @@ export function webhookRoutes({ config, gateway }: AppDeps) {
       c.set('outcome', 'ignored');
       return c.json({ ignored: true }, 200);
     }
-    const id = uuidSchema.safeParse(event.record?.id ?? event.old_record?.id);
+    const id = uuidSchema.safeParse(event.record?.['id'] ?? event.old_record?.['id']);
     if (!id.success) {
       throw new ApiError(400, 'invalid_payload', 'The event has no user id (record.id).');
     }
