@@ -1,0 +1,171 @@
+import postgres from 'postgres';
+import { assertSqlName, type Gateway, GatewayError, kindForSqlState } from '../gateway.ts';
+
+/** One transaction's worth of database access. */
+export interface Tx {
+  /** Runs statements without parameters (one round trip, several statements allowed). */
+  exec(sql: string): Promise<void>;
+  query<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R[]>;
+}
+
+export interface Executor {
+  begin<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The role PostgREST would switch to for a service-role key (spec §5.2). */
+const ROLE = 'service_role';
+
+/**
+ * Calls `public."<fn>"(<name> => $1, …)` inside a transaction that first does
+ * `set local role service_role`, as PostgREST would for a service key, so the grants the
+ * migrations give (and revoke) are exactly the ones exercised. Names are checked against
+ * `^[a-z_][a-z0-9_]*$`; values are always bound parameters, sent as text and typed by the
+ * function's own signature.
+ */
+export function createDirectGateway(executor: Executor): Gateway {
+  return {
+    async rpc<T>(fn: string, args: Record<string, unknown>, opts: { timeoutMs?: number } = {}) {
+      assertSqlName(fn);
+      const names = Object.keys(args);
+      names.forEach(assertSqlName);
+      const list = names.map((name, i) => `${name} => $${i + 1}`).join(', ');
+      const sql = `select public."${fn}"(${list}) as result`;
+      const params = names.map((name) => toParam(args[name]));
+      const rows = await withTimeout(
+        executor.begin(async (tx) => {
+          await tx.exec(setup(opts.timeoutMs));
+          return await tx.query<{ result: unknown }>(sql, params);
+        }),
+        opts.timeoutMs,
+      );
+      return rows[0]?.result as T;
+    },
+    async ping(opts = {}) {
+      await withTimeout(
+        executor.begin(async (tx) => {
+          await tx.exec(setup(opts.timeoutMs));
+          await tx.query('select 1 as ok', []);
+        }),
+        opts.timeoutMs,
+      );
+    },
+    close: () => executor.close(),
+  };
+}
+
+function setup(timeoutMs: number | undefined): string {
+  const timeout = timeoutMs === undefined
+    ? ''
+    : `; set local statement_timeout = ${Math.ceil(timeoutMs)}`;
+  return `set local role ${ROLE}${timeout}`;
+}
+
+/** Text for Postgres to type from the function's parameter types (arrays as array literals). */
+export function toParam(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) {
+    return `{${
+      value.map((v) =>
+        v === null || v === undefined ? 'NULL' : `"${String(v).replace(/(["\\])/g, '\\$1')}"`
+      ).join(',')
+    }}`;
+  }
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return await promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // The server cancels the statement itself (statement_timeout); this also bounds waiting for
+  // a connection. Grace of 250 ms so the server's own timeout normally wins.
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new GatewayError('timeout', `No answer within ${ms} ms`)),
+      ms + 250,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
+
+/** Turns a driver error (postgres.js, PGlite) into a GatewayError; the message says only kind and code. */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code)) {
+      return new GatewayError('unavailable', `Database unreachable (${code})`, code);
+    }
+    if (/^[0-9A-Z]{5}$/.test(code)) {
+      const kind = kindForSqlState(code);
+      // 22023 messages are sentences for people (docs/sql-api.md); others may quote data.
+      const message = kind === 'invalid_argument'
+        ? String((err as Error).message)
+        : `SQLSTATE ${code}`;
+      return new GatewayError(kind, message, code);
+    }
+  }
+  return new GatewayError('failed', 'Database call failed');
+}
+
+export interface PostgresExecutorOptions {
+  /** Pool size. An edge function worker serves few requests at once. */
+  max?: number;
+}
+
+/**
+ * The `postgres` package on DATABASE_URL / SUPABASE_DB_URL. It connects on first use and keeps
+ * a small pool for the life of the worker. `prepare: false` because Supabase's pooler
+ * (Supavisor, transaction mode) cannot keep prepared statements across transactions.
+ */
+export function postgresExecutor(url: string, options: PostgresExecutorOptions = {}): Executor {
+  const sql = postgres(url, {
+    max: options.max ?? 3,
+    prepare: false,
+    idle_timeout: 60,
+    connect_timeout: 3,
+    onnotice: () => {},
+    connection: { application_name: 'user-sync' },
+  });
+  return {
+    async begin(fn) {
+      try {
+        return await sql.begin((tx) =>
+          fn({
+            exec: async (text) => {
+              await tx.unsafe(text).simple();
+            },
+            query: async <R extends Record<string, unknown>>(text: string, params: unknown[]) =>
+              (await tx.unsafe(
+                text,
+                params as postgres.ParameterOrJSON<never>[],
+              )) as unknown as R[],
+          })
+        ) as Awaited<ReturnType<typeof fn>>;
+      } catch (err) {
+        throw toGatewayError(err);
+      }
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
