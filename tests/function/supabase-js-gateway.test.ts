@@ -74,11 +74,14 @@ describe('supabase-js gateway', () => {
   ])('maps PostgREST %i %j to %s', async (status, body, kind) => {
     const { fetch } = stubFetch(() => json(status, { details: null, hint: null, ...body }));
     const gateway = createSupabaseJsGateway({ url: URL_, key: KEY, fetch });
-    const err = await gateway.rpc('sync_user', { p_user_id: 'x' }).catch((e: GatewayError) => e);
+    const err = await gateway.rpc('sync_user', { p_user_id: 'x' }).then(
+      () => null,
+      (e: GatewayError) => e,
+    );
     expect(err).toBeInstanceOf(GatewayError);
     expect(err).toMatchObject({ kind, code: body.code });
-    if (kind === 'invalid_argument') expect(err.message).toBe(body.message);
-    else expect(err.message).not.toContain(body.message);
+    if (kind === 'invalid_argument') expect(err!.message).toBe(body.message);
+    else expect(err!.message).not.toContain(body.message);
   });
 
   it('maps a gateway HTML 502 to unavailable', async () => {
