@@ -23,6 +23,8 @@ export interface Config {
   /** How long one POST /resync may keep starting new batches (the platform kills at 150 s). */
   resyncBudgetMs: number;
   resyncBatchSize: number;
+  /** USER_SYNC_GATEWAY: which database adapter (gateways/from-config.ts). */
+  gateway: 'auto' | 'direct' | 'supabase-js';
 }
 
 export class ConfigError extends Error {
@@ -110,6 +112,9 @@ const envSchema = z.object({
   USER_SYNC_BODY_LIMIT_BYTES: optional(positiveInt(10 * 1024 * 1024)),
   USER_SYNC_RESYNC_BUDGET_MS: optional(positiveInt(600_000)),
   USER_SYNC_RESYNC_BATCH_SIZE: optional(positiveInt(50_000)),
+  USER_SYNC_GATEWAY: optional(
+    z.enum(['auto', 'direct', 'supabase-js'], { error: 'must be auto, direct or supabase-js' }),
+  ),
 });
 
 /** 256 KiB: room for any hook payload (Auth's own response cap is 200 KiB). */
@@ -139,5 +144,6 @@ export function parseConfig(env: Env): Config {
     bodyLimitBytes: e.USER_SYNC_BODY_LIMIT_BYTES ?? DEFAULT_BODY_LIMIT_BYTES,
     resyncBudgetMs: e.USER_SYNC_RESYNC_BUDGET_MS ?? DEFAULT_RESYNC_BUDGET_MS,
     resyncBatchSize: e.USER_SYNC_RESYNC_BATCH_SIZE ?? DEFAULT_RESYNC_BATCH_SIZE,
+    gateway: e.USER_SYNC_GATEWAY ?? 'auto',
   };
 }
