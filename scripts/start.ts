@@ -47,7 +47,9 @@ function toRequest(req: IncomingMessage, port: number): Request | null {
 async function send(res: ServerResponse, response: Response): Promise<void> {
   res.writeHead(response.status, [...response.headers.entries()].flat());
   if (response.body) {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      res.write(chunk);
+    }
   }
   res.end();
 }
@@ -110,7 +112,9 @@ async function main(): Promise<void> {
   }
   const config = parseConfig(env);
   const port = Number(env.PORT ?? 54321);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT: must be a port number');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError('PORT: must be a port number');
+  }
 
   const gateway = config.databaseUrl || config.gateway === 'supabase-js'
     ? await createGateway(config)
@@ -119,13 +123,16 @@ async function main(): Promise<void> {
 
   const server = createServer((req, res) => {
     const request = toRequest(req, port);
-    const respond = request
-      ? app.fetch(request)
-      : Response.json({ error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } }, {
+    const respond = request ? app.fetch(request) : Response.json(
+      { error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } },
+      {
         status: 404,
-      });
+      },
+    );
     Promise.resolve(respond).then((r) => send(res, r)).catch((err) => {
-      console.error(JSON.stringify({ level: 'error', event: 'server_error', error: String(err?.name) }));
+      console.error(
+        JSON.stringify({ level: 'error', event: 'server_error', error: String(err?.name) }),
+      );
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
@@ -134,7 +141,9 @@ async function main(): Promise<void> {
     const address = server.address();
     const actual = typeof address === 'object' && address ? address.port : port;
     const base = `http://127.0.0.1:${actual}${PREFIX}/user-sync`;
-    const db = config.databaseUrl ? 'DATABASE_URL' : config.gateway === 'supabase-js'
+    const db = config.databaseUrl
+      ? 'DATABASE_URL'
+      : config.gateway === 'supabase-js'
       ? 'SUPABASE_URL (supabase-js)'
       : 'embedded PGlite in .data/pglite';
     const lines = [`user-sync listening on ${base} (database: ${db})`];
