@@ -121,8 +121,13 @@ function safeInject<K extends 'dbTemplate' | 'pgliteDataDir' | 'dbRunId'>(
 
 /** A fresh database for one test file. */
 export async function createTestDb(): Promise<TestDb> {
+  const started = performance.now();
   const url = process.env.DATABASE_URL;
-  return url ? await createServerDb(url) : await createPgliteDb();
+  const db = url ? await createServerDb(url) : await createPgliteDb();
+  if (process.env.DEBUG_DB_HARNESS) {
+    console.log(`${db.kind} test database ready in ${Math.round(performance.now() - started)} ms`);
+  }
+  return db;
 }
 
 // ---------------------------------------------------------------- server
