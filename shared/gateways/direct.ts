@@ -20,8 +20,9 @@ const ROLE = 'service_role';
  * Calls `public."<fn>"(<name> => $1, …)` inside a transaction that first does
  * `set local role service_role`, as PostgREST would for a service key, so the grants the
  * migrations give (and revoke) are exactly the ones exercised. Names are checked against
- * `^[a-z_][a-z0-9_]*$`; values are always bound parameters, sent as text and typed by the
- * function's own signature.
+ * `^[a-z_][a-z0-9_]*$`; values are always bound parameters, left to the driver to serialise for
+ * the parameter types the server describes (never pre-stringified: postgres.js would write the
+ * string 'true' for a boolean as false).
  */
 export function createDirectGateway(executor: Executor): Gateway {
   return {
@@ -31,7 +32,7 @@ export function createDirectGateway(executor: Executor): Gateway {
       names.forEach(assertSqlName);
       const list = names.map((name, i) => `${name} => $${i + 1}`).join(', ');
       const sql = `select public."${fn}"(${list}) as result`;
-      const params = names.map((name) => toParam(args[name]));
+      const params = names.map((name) => args[name] ?? null);
       const rows = await withTimeout(
         executor.begin(async (tx) => {
           await tx.exec(setup(opts.timeoutMs));
@@ -59,20 +60,6 @@ function setup(timeoutMs: number | undefined): string {
     ? ''
     : `; set local statement_timeout = ${Math.ceil(timeoutMs)}`;
   return `set local role ${ROLE}${timeout}`;
-}
-
-/** Text for Postgres to type from the function's parameter types (arrays as array literals). */
-export function toParam(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (Array.isArray(value)) {
-    return `{${
-      value.map((v) =>
-        v === null || v === undefined ? 'NULL' : `"${String(v).replace(/(["\\])/g, '\\$1')}"`
-      ).join(',')
-    }}`;
-  }
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number | undefined): Promise<T> {

@@ -61,12 +61,8 @@ async function signUp(u: NewUser = {}) {
        values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2,
          '$2a$10$abcdefghijklmnopqrstuuHASHHASHHASHHASHHASHHASHHASHHA',
          $3::jsonb, $4::jsonb, now(), now(), false)`,
-      [
-        id,
-        email,
-        JSON.stringify(u.app ?? { provider: 'email', providers: ['email'] }),
-        JSON.stringify(u.meta ?? {}),
-      ],
+      // Objects, not JSON text: postgres.js serialises a jsonb parameter itself.
+      [id, email, u.app ?? { provider: 'email', providers: ['email'] }, u.meta ?? {}],
     );
     await tx.query(`update auth.users set role = 'authenticated' where id = $1`, [id]);
   });
@@ -129,8 +125,8 @@ describe(`hooks against the database`, () => {
     const { id, email } = await signUp({ meta: { full_name: 'Ada Lovelace', role: 'artist' } });
     await db.exec(`delete from public.users where id = '${id}'`);
     const res = await hook('after-user-created', afterUserCreatedBody(await authRow(id) as never));
-    expect(res.status).toBe(200);
     expect(await res.json()).toEqual({});
+    expect(res.status).toBe(200);
     expect(await appRow(id)).toEqual({ email, role: 'artist', full_name: 'Ada Lovelace' });
     expect(logger.entries.at(-1)).toMatchObject({ outcome: 'synced', detail: 'inserted' });
   });
