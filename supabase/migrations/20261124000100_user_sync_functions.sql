@@ -8,80 +8,104 @@
 -- and schema-qualified names: GoTrue's role (supabase_auth_admin) resolves unqualified names in
 -- schema auth and has no rights on public, so anything less fails sign-up on Supabase.
 
-create view user_sync.user_plan as
-select
-  d.*,
-  -- in_sync: the app row exists and already holds every value the mapping wants. Rows that are
-  -- in sync are never written, so a resync with nothing to do writes nothing.
-  d.app_row_exists and (
-    d.current_email, d.current_phone, d.current_full_name, d.current_avatar_url, d.current_role,
-    d.current_email_confirmed_at, d.current_is_anonymous, d.current_created_at
-  ) is not distinct from (
+-- The mapping, for the auth users with p_lo <= id <= p_hi. An inlinable SQL function, so the
+-- id range reaches both tables' primary-key indexes: a sync of one user reads two index entries,
+-- a batch reads two index ranges, and nothing ever scans a whole table.
+create function user_sync.user_plan(p_lo uuid, p_hi uuid)
+returns table (
+  id uuid,
+  app_row_exists boolean,
+  in_sync boolean,
+  email text,
+  phone text,
+  full_name text,
+  avatar_url text,
+  role text,
+  email_confirmed_at timestamptz,
+  is_anonymous boolean,
+  created_at timestamptz
+)
+language sql
+stable
+as $$
+  select
+    d.id,
+    d.app_row_exists,
+    -- in_sync: the app row exists and already holds every value the mapping wants. Rows that
+    -- are in sync are never written, so a resync with nothing to do writes nothing.
+    d.app_row_exists and (
+      d.cur_email, d.cur_phone, d.cur_full_name, d.cur_avatar_url, d.cur_role,
+      d.cur_email_confirmed_at, d.cur_is_anonymous, d.cur_created_at
+    ) is not distinct from (
+      d.email, d.phone, d.full_name, d.avatar_url, d.role,
+      d.email_confirmed_at, d.is_anonymous, d.created_at
+    ),
     d.email, d.phone, d.full_name, d.avatar_url, d.role,
     d.email_confirmed_at, d.is_anonymous, d.created_at
-  ) as in_sync
-from (
-  select
-    a.id,
-    u.id is not null as app_row_exists,
-    -- Auth-owned columns follow auth.users on every sync.
-    a.email::text as email,
-    a.phone::text as phone,
-    a.email_confirmed_at,
-    a.is_anonymous,
-    coalesce(a.created_at, u.created_at, now()) as created_at,
-    -- Profile columns: taken from the provider's metadata while empty, then the user's own.
-    -- Providers name them differently (Google: full_name/name/picture, GitHub: user_name/
-    -- preferred_username/avatar_url). A missing name stays null rather than becoming the email.
-    coalesce(
-      nullif(u.full_name, ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
-    ) as full_name,
-    coalesce(
-      nullif(u.avatar_url, ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'picture'), '')
-    ) as avatar_url,
-    -- Role. At creation: a known role in app_metadata (written only by the service role), else
-    -- a self-assignable role the user asked for in user_metadata, else the default role.
-    -- Afterwards only app_metadata can change it: user_metadata is writable by the user
-    -- (supabase.auth.updateUser), so reading it later would let anyone promote themselves.
-    case
-      when u.id is null then coalesce(granted.role, chosen.role, fallback.role)
-      else coalesce(granted.role, u.role)
-    end as role,
-    u.email as current_email,
-    u.phone as current_phone,
-    u.full_name as current_full_name,
-    u.avatar_url as current_avatar_url,
-    u.role as current_role,
-    u.email_confirmed_at as current_email_confirmed_at,
-    u.is_anonymous as current_is_anonymous,
-    u.created_at as current_created_at
-  from auth.users a
-  -- A lateral probe by primary key, fenced by "offset 0" so the planner cannot turn it into a
-  -- join that scans all of public.users (with stale or empty-table statistics it would, once
-  -- per batch, and a resync would grow quadratic).
-  left join lateral (
-    select * from public.users pu where pu.id = a.id offset 0
-  ) u on true
-  left join user_sync.roles granted on granted.role = a.raw_app_meta_data ->> 'role'
-  left join user_sync.roles chosen
-    on chosen.role = a.raw_user_meta_data ->> 'role' and chosen.self_assignable
-  left join user_sync.roles fallback on fallback.is_default
-) d;
+  from (
+    select
+      a.id,
+      u.id is not null as app_row_exists,
+      -- Auth-owned columns follow auth.users on every sync.
+      a.email::text as email,
+      a.phone::text as phone,
+      a.email_confirmed_at,
+      a.is_anonymous,
+      coalesce(a.created_at, u.created_at, now()) as created_at,
+      -- Profile columns: taken from the provider's metadata while empty, then the user's own.
+      -- Providers name them differently (Google: full_name/name/picture, GitHub: user_name/
+      -- preferred_username/avatar_url). A missing name stays null rather than becoming the email.
+      coalesce(
+        nullif(u.full_name, ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
+      ) as full_name,
+      coalesce(
+        nullif(u.avatar_url, ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'picture'), '')
+      ) as avatar_url,
+      -- Role. At creation: a known role in app_metadata (written only by the service role),
+      -- else a self-assignable role the user asked for in user_metadata, else the default.
+      -- Afterwards only app_metadata can change it: user_metadata is writable by the user
+      -- (supabase.auth.updateUser), so reading it later would let anyone promote themselves.
+      case
+        when u.id is null then coalesce(granted.role, chosen.role, fallback.role)
+        else coalesce(granted.role, u.role)
+      end as role,
+      u.email as cur_email,
+      u.phone as cur_phone,
+      u.full_name as cur_full_name,
+      u.avatar_url as cur_avatar_url,
+      u.role as cur_role,
+      u.email_confirmed_at as cur_email_confirmed_at,
+      u.is_anonymous as cur_is_anonymous,
+      u.created_at as cur_created_at
+    from auth.users a
+    -- The same range on both sides: the planner cannot infer it for public.users from the
+    -- join, and without it a batch would read all of public.users.
+    left join (
+      select * from public.users pu where pu.id >= p_lo and pu.id <= p_hi
+    ) u on u.id = a.id
+    left join user_sync.roles granted on granted.role = a.raw_app_meta_data ->> 'role'
+    left join user_sync.roles chosen
+      on chosen.role = a.raw_user_meta_data ->> 'role' and chosen.self_assignable
+    left join user_sync.roles fallback on fallback.is_default
+    where a.id >= p_lo and a.id <= p_hi
+  ) d
+$$;
 
-comment on view user_sync.user_plan is
-  'The sync mapping: for each auth user, the public.users values it should have (given its current row) and whether it already has them.';
+comment on function user_sync.user_plan(uuid, uuid) is
+  'The sync mapping: for each auth user in the id range, the public.users values it should have (given its current row) and whether it already has them.';
 
--- Writes the mapping for the given auth user ids, and counts what it found and did.
--- p_dry_run computes the same counts with the same statement and writes nothing.
+-- Writes the mapping for the auth users with p_lo <= id <= p_hi, and counts what it found and
+-- did. p_dry_run computes the same counts with the same statement and writes nothing.
 create function user_sync.apply(
-  p_ids uuid[],
+  p_lo uuid,
+  p_hi uuid,
   p_dry_run boolean default false,
   out auth_users integer,
   out app_users integer,
@@ -94,20 +118,19 @@ create function user_sync.apply(
 language plpgsql
 security definer
 set search_path = ''
--- One plan shape whatever the statistics say: index probes by id, joined by nested loops. The
--- cost is linear in the number of ids, also when public.users is empty and analysed, where the
--- planner would otherwise pick scans of the whole table for every batch (quadratic resyncs).
+-- One plan, whatever the statistics say: primary-key range scans of both tables, merged or
+-- hashed, never a nested loop over a table scan. With an empty, analysed public.users the
+-- planner would otherwise scan the growing table once per row (a quadratic resync).
 set plan_cache_mode = force_generic_plan
 set enable_seqscan = off
-set enable_hashjoin = off
-set enable_mergejoin = off
-set enable_material = off
+set enable_nestloop = off
+-- The disabled plan types inflate cost estimates, which would otherwise trigger JIT
+-- compilation (hundreds of milliseconds per call for no gain at these sizes).
+set jit = off
 as $$
 begin
   with plan as materialized (
-    select p.*
-    from user_sync.user_plan p
-    where p.id = any (p_ids)
+    select p.* from user_sync.user_plan(p_lo, p_hi) p
   ),
   written as (
     insert into public.users as u (
@@ -195,7 +218,7 @@ set search_path = ''
 as $$
 begin
   begin
-    perform user_sync.apply(array[new.id]);
+    perform user_sync.apply(new.id, new.id);
     -- A user that syncs again is no longer a failure (an indexed probe of a usually empty table).
     delete from user_sync.sync_failures where user_id = new.id;
   exception when others then
@@ -210,7 +233,8 @@ create trigger user_sync_after_insert
   for each row execute function user_sync.on_auth_user_change();
 
 -- Only the columns the mapping reads, and only when one of them really changed: a sign-in
--- updates last_sign_in_at (and GoTrue's role/updated_at writes) and must not cost a sync.
+-- updates last_sign_in_at and updated_at, and GoTrue rewrites unchanged metadata; none of that
+-- may cost a sync.
 create trigger user_sync_after_update
   after update of email, phone, email_confirmed_at, is_anonymous, created_at,
     raw_app_meta_data, raw_user_meta_data
@@ -229,37 +253,50 @@ create trigger user_sync_after_update
 
 -- Deleting an auth user deletes the app row through the foreign key (on delete cascade).
 
--- Syncs one user and says what happened. Shared by sync_user (service role) and sync_my_user.
-create function user_sync.sync_one(p_user_id uuid, p_source text)
+-- Syncs one user (or, with p_dry_run, says what a sync would do) and reports it, with the
+-- counts of a resync. Shared by sync_user, sync_my_user and resync of listed ids.
+create function user_sync.sync_one(
+  p_user_id uuid,
+  p_source text,
+  p_dry_run boolean default false
+)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_result record;
+  v_counts record;
+  v_orphaned integer := 0;
   v_deleted integer := 0;
   v_action text;
   v_sqlstate text;
 begin
   begin
-    v_result := user_sync.apply(array[p_user_id]);
-    if v_result.auth_users = 0 then
-      -- No auth user: an app row left behind (orphan) goes, like the cascade would have done.
-      delete from public.users where id = p_user_id;
-      get diagnostics v_deleted = row_count;
-      v_action := case when v_deleted > 0 then 'deleted' else 'not_found' end;
+    v_counts := user_sync.apply(p_user_id, p_user_id, p_dry_run);
+    if v_counts.auth_users = 0 then
+      -- No auth user: an app row left behind (an orphan) goes, as the cascade would have done.
+      select count(*) into v_orphaned from public.users u where u.id = p_user_id;
+      if not p_dry_run then
+        delete from public.users u where u.id = p_user_id;
+        get diagnostics v_deleted = row_count;
+      end if;
+      v_action := case when v_orphaned > 0 then 'deleted' else 'not_found' end;
     else
       v_action := case
-        when v_result.inserted > 0 then 'inserted'
-        when v_result.updated > 0 then 'updated'
+        when v_counts.inserted > 0 or v_counts.missing > 0 then 'inserted'
+        when v_counts.updated > 0 or v_counts.stale > 0 then 'updated'
         else 'unchanged'
       end;
     end if;
-    delete from user_sync.sync_failures where user_id = p_user_id;
+    if not p_dry_run then
+      delete from user_sync.sync_failures where user_id = p_user_id;
+    end if;
   exception when others then
     v_sqlstate := sqlstate;
-    perform user_sync.record_failure(p_user_id, p_source, v_sqlstate, sqlerrm);
+    if not p_dry_run then
+      perform user_sync.record_failure(p_user_id, p_source, v_sqlstate, sqlerrm);
+    end if;
     v_action := 'failed';
   end;
   return jsonb_strip_nulls(jsonb_build_object(
@@ -267,7 +304,19 @@ begin
     'action', v_action,
     'sqlstate', v_sqlstate
   )) || jsonb_build_object(
-    'role', (select u.role from public.users u where u.id = p_user_id)
+    'role', (select u.role from public.users u where u.id = p_user_id),
+    'counts', jsonb_build_object(
+      'auth_users', coalesce(v_counts.auth_users, case when v_action = 'failed' then 1 else 0 end),
+      'app_users', coalesce(v_counts.app_users, 0) + v_orphaned,
+      'missing', coalesce(v_counts.missing, 0),
+      'stale', coalesce(v_counts.stale, 0),
+      'orphaned', v_orphaned,
+      'inserted', coalesce(v_counts.inserted, 0),
+      'updated', coalesce(v_counts.updated, 0),
+      'deleted', v_deleted,
+      'unchanged', coalesce(v_counts.unchanged, 0),
+      'failed', case when v_action = 'failed' then 1 else 0 end
+    )
   );
 end;
 $$;
@@ -283,7 +332,7 @@ begin
   if p_user_id is null then
     raise exception using errcode = '22023', message = 'sync_user: p_user_id is required.';
   end if;
-  return user_sync.sync_one(p_user_id, 'sync_user');
+  return user_sync.sync_one(p_user_id, 'sync_user') - 'counts';
 end;
 $$;
 
@@ -306,117 +355,96 @@ begin
       errcode = '42501',
       message = 'sync_my_user() needs a signed-in user: the request carries no user id.';
   end if;
-  return user_sync.sync_one(v_user_id, 'sync_my_user');
+  return user_sync.sync_one(v_user_id, 'sync_my_user') - 'counts';
 end;
 $$;
 
 comment on function public.sync_my_user() is
   'Syncs the calling user''s own public.users row and returns {user_id, action, role}.';
 
--- Repairs (or, with p_dry_run, reports) drift for one keyset range of user ids. Counts cover
--- auth users with lo < id <= hi (or the listed ids) and app rows in the same range, so the
--- reports of consecutive ranges add up to the report of the whole table.
+-- Repairs (or, with p_dry_run, reports) one keyset batch: the auth users with
+-- p_first <= id <= p_last, and the app rows with p_after < id <= p_until (p_after null: no
+-- lower bound), which covers the gap before the batch so orphans there are seen. The reports
+-- of consecutive batches add up to the report of the whole table.
 create function user_sync.resync_range(
   p_dry_run boolean,
-  p_ids uuid[],
-  p_lo uuid,
-  p_hi uuid,
-  p_listed boolean
+  p_first uuid,
+  p_last uuid,
+  p_after uuid,
+  p_until uuid
 )
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
--- Index probes only, as in user_sync.apply: a batch costs what its range holds.
+-- As in user_sync.apply: range scans of the primary keys only, never a whole table per batch.
 set enable_seqscan = off
-set enable_hashjoin = off
-set enable_mergejoin = off
-set enable_material = off
+set enable_nestloop = off
+set jit = off
 as $$
 declare
   v_counts record;
-  v_one record;
+  v_one jsonb;
+  v_report jsonb;
   v_failed uuid[] := '{}';
   v_id uuid;
   v_orphans uuid[];
-  v_app_orphans integer;
   v_deleted integer := 0;
-  v_auth integer := 0;
-  v_app integer := 0;
-  v_missing integer := 0;
-  v_stale integer := 0;
-  v_inserted integer := 0;
-  v_updated integer := 0;
-  v_unchanged integer := 0;
 begin
-  begin
-    v_counts := user_sync.apply(p_ids, p_dry_run);
-    v_auth := v_counts.auth_users; v_app := v_counts.app_users;
-    v_missing := v_counts.missing; v_stale := v_counts.stale;
-    v_inserted := v_counts.inserted; v_updated := v_counts.updated;
-    v_unchanged := v_counts.unchanged;
-  exception when others then
-    -- One bad row must not block the rest: retry the range one user at a time and record
-    -- the users that still fail.
-    foreach v_id in array p_ids loop
-      begin
-        v_one := user_sync.apply(array[v_id], p_dry_run);
-        v_auth := v_auth + v_one.auth_users; v_app := v_app + v_one.app_users;
-        v_missing := v_missing + v_one.missing; v_stale := v_stale + v_one.stale;
-        v_inserted := v_inserted + v_one.inserted; v_updated := v_updated + v_one.updated;
-        v_unchanged := v_unchanged + v_one.unchanged;
-      exception when others then
-        v_auth := v_auth + 1;
-        v_failed := v_failed || v_id;
-        if not p_dry_run then
-          perform user_sync.record_failure(v_id, 'resync', sqlstate, sqlerrm);
+  if p_first is not null then
+    begin
+      v_counts := user_sync.apply(p_first, p_last, p_dry_run);
+      v_report := jsonb_build_object(
+        'auth_users', v_counts.auth_users, 'app_users', v_counts.app_users,
+        'missing', v_counts.missing, 'stale', v_counts.stale,
+        'inserted', v_counts.inserted, 'updated', v_counts.updated,
+        'unchanged', v_counts.unchanged, 'failed', 0
+      );
+    exception when others then
+      -- One bad row must not block the rest: redo the batch one user at a time; the users
+      -- that still fail are recorded (sync_one does that) and counted.
+      v_report := '{}';
+      for v_id in
+        select a.id from auth.users a where a.id >= p_first and a.id <= p_last order by a.id
+      loop
+        v_one := user_sync.sync_one(v_id, 'resync', p_dry_run);
+        if v_one ->> 'action' = 'failed' then
+          v_failed := v_failed || v_id;
         end if;
-      end;
-    end loop;
-  end;
-
-  -- Orphans: app rows in the range whose auth user is gone (possible only if the foreign key
-  -- was dropped or deferred, or rows were copied in; the cascade handles ordinary deletes).
-  if p_listed then
-    select coalesce(array_agg(u.id), '{}') into v_orphans
-    from public.users u
-    where u.id = any (p_ids)
-      and not exists (select 1 from auth.users a where a.id = u.id);
+        v_report := user_sync.add_counts(v_report, v_one -> 'counts');
+      end loop;
+    end;
   else
-    select coalesce(array_agg(u.id), '{}') into v_orphans
-    from public.users u
-    where u.id > p_lo and u.id <= p_hi
-      and not exists (select 1 from auth.users a where a.id = u.id);
+    v_report := '{}';
   end if;
-  v_app_orphans := cardinality(v_orphans);
-  if not p_dry_run and v_app_orphans > 0 then
+
+  -- Orphans: app rows whose auth user is gone. The foreign key's cascade normally prevents
+  -- them; they appear when it was dropped or deferred, or rows were copied in.
+  select coalesce(array_agg(u.id), '{}') into v_orphans
+  from public.users u
+  where (p_after is null or u.id > p_after) and u.id <= p_until
+    and not exists (
+      -- The range is repeated on auth.users so that both sides are index range scans.
+      select 1 from auth.users a
+      where a.id = u.id and (p_after is null or a.id > p_after) and a.id <= p_until
+    );
+  if not p_dry_run and cardinality(v_orphans) > 0 then
     delete from public.users u where u.id = any (v_orphans);
     get diagnostics v_deleted = row_count;
   end if;
 
-  -- Drain the failures of this range: every user in it is now synced, gone, or re-recorded.
+  -- Drain the failures of the range: each user in it is now synced, gone, or re-recorded.
   if not p_dry_run then
-    if p_listed then
-      delete from user_sync.sync_failures f
-      where f.user_id = any (p_ids) and not (f.user_id = any (v_failed));
-    else
-      delete from user_sync.sync_failures f
-      where f.user_id > p_lo and f.user_id <= p_hi and not (f.user_id = any (v_failed));
-    end if;
+    delete from user_sync.sync_failures f
+    where (p_after is null or f.user_id > p_after) and f.user_id <= p_until
+      and not (f.user_id = any (v_failed));
   end if;
 
-  return jsonb_build_object(
-    'auth_users', v_auth,
-    'app_users', v_app + v_app_orphans,
-    'missing', v_missing,
-    'stale', v_stale,
-    'orphaned', v_app_orphans,
-    'inserted', v_inserted,
-    'updated', v_updated,
-    'deleted', v_deleted,
-    'unchanged', v_unchanged,
-    'failed', cardinality(v_failed)
-  );
+  return user_sync.add_counts(v_report, jsonb_build_object(
+    'app_users', cardinality(v_orphans),
+    'orphaned', cardinality(v_orphans),
+    'deleted', v_deleted
+  ));
 end;
 $$;
 
@@ -434,16 +462,10 @@ as $$
   ]) as k;
 $$;
 
--- The lowest and highest uuid, the bounds of a keyset walk over every id.
-create function user_sync.uuid_floor() returns uuid language sql immutable
-  as $$ select '00000000-0000-0000-0000-000000000000'::uuid $$;
-create function user_sync.uuid_ceiling() returns uuid language sql immutable
-  as $$ select 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid $$;
-
 -- Repairs drift between auth.users and public.users, or reports it (p_dry_run).
---   resync_users()                              everything, in batches, in this call
---   resync_users(p_batch_size => n, p_cursor => c)  one batch after c; returns next_cursor
---   resync_users(p_user_ids => array[...])      exactly these users
+--   resync_users()                                   everything, in batches, in this call
+--   resync_users(p_batch_size => n, p_cursor => c)   one batch after c; returns next_cursor
+--   resync_users(p_user_ids => array[...])           exactly these users
 create function public.resync_users(
   p_dry_run boolean default false,
   p_user_ids uuid[] default null,
@@ -460,20 +482,20 @@ declare
   v_dry_run boolean := coalesce(p_dry_run, false);
   v_scope text;
   v_limit integer;
-  v_lo uuid;
-  v_hi uuid;
-  v_ids uuid[];
-  v_report jsonb := '{}';
+  v_after uuid := p_cursor;
+  v_first uuid;
+  v_last uuid;
+  v_id uuid;
+  v_report jsonb := user_sync.add_counts('{}', '{}');
   v_done boolean := false;
-  v_next uuid;
 begin
   if p_user_ids is not null and (p_batch_size is not null or p_cursor is not null) then
     raise exception using errcode = '22023',
       message = 'resync_users: p_user_ids cannot be combined with p_batch_size or p_cursor.';
   end if;
   if p_batch_size is not null and (p_batch_size < 1 or p_batch_size > 50000) then
-    raise exception using errcode = '22023',
-      message = format('resync_users: p_batch_size must be between 1 and 50000, got %s.', p_batch_size);
+    raise exception using errcode = '22023', message = format(
+      'resync_users: p_batch_size must be between 1 and 50000, got %s.', p_batch_size);
   end if;
   if p_cursor is not null and p_batch_size is null then
     raise exception using errcode = '22023',
@@ -486,46 +508,45 @@ begin
 
   if p_user_ids is not null then
     v_scope := 'ids';
-    select coalesce(array_agg(distinct i), '{}') into v_ids
-    from unnest(p_user_ids) as i where i is not null;
-    v_report := user_sync.resync_range(v_dry_run, v_ids, null, null, true);
+    for v_id in select distinct i from unnest(p_user_ids) as i where i is not null loop
+      v_report := user_sync.add_counts(
+        v_report, user_sync.sync_one(v_id, 'resync', v_dry_run) -> 'counts'
+      );
+    end loop;
     v_done := true;
   else
     v_scope := case when p_batch_size is null then 'all' else 'batch' end;
     v_limit := coalesce(p_batch_size, v_internal_batch);
-    v_lo := p_cursor;
     loop
-      -- The next keyset batch of auth user ids, in id order.
-      if v_lo is null then
-        select coalesce(array_agg(a.id order by a.id), '{}') into v_ids
-        from (select id from auth.users order by id limit v_limit) a;
+      -- The next keyset batch: the first and the v_limit-th auth id after the cursor (an
+      -- index-only walk of the primary key). Two spellings, so each can use the index.
+      if v_after is null then
+        select a.id into v_first from auth.users a order by a.id limit 1;
+        select a.id into v_last from auth.users a order by a.id offset v_limit - 1 limit 1;
       else
-        select coalesce(array_agg(a.id order by a.id), '{}') into v_ids
-        from (select id from auth.users where id > v_lo order by id limit v_limit) a;
+        select a.id into v_first from auth.users a where a.id > v_after order by a.id limit 1;
+        select a.id into v_last from auth.users a where a.id > v_after
+          order by a.id offset v_limit - 1 limit 1;
       end if;
-      -- A short batch is the last one: its range reaches the highest possible id, so that
-      -- orphans after the last auth user are seen too.
-      v_done := cardinality(v_ids) < v_limit;
-      v_hi := case when v_done then user_sync.uuid_ceiling() else v_ids[cardinality(v_ids)] end;
-      v_report := user_sync.add_counts(
-        v_report,
-        user_sync.resync_range(
-          v_dry_run, v_ids, coalesce(v_lo, user_sync.uuid_floor()), v_hi, false
-        )
-      );
-      -- The lowest uuid is excluded by "id > lo"; a nil-uuid user is synced by its batch above
-      -- through p_ids, only its orphan check would miss, which cannot matter (it has a row).
+      v_done := v_last is null;
+      if v_done then
+        select a.id into v_last from auth.users a order by a.id desc limit 1;
+      end if;
+      v_report := user_sync.add_counts(v_report, user_sync.resync_range(
+        v_dry_run, v_first, v_last, v_after,
+        case when v_done then 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid else v_last end
+      ));
+      -- (v_first is null when no auth user is left after the cursor: only orphans are checked.)
       exit when v_done or p_batch_size is not null;
-      v_lo := v_hi;
+      v_after := v_last;
     end loop;
-    v_next := case when v_done then null else v_hi end;
   end if;
 
   return v_report || jsonb_build_object(
     'dry_run', v_dry_run,
     'scope', v_scope,
     'failures_pending', (select count(*) from user_sync.sync_failures),
-    'next_cursor', v_next,
+    'next_cursor', case when v_done then null else v_last end,
     'done', v_done
   );
 end;
@@ -536,13 +557,13 @@ comment on function public.resync_users(boolean, uuid[], integer, uuid) is
 
 -- Privileges. Functions are executable by PUBLIC by default, and Supabase's default privileges
 -- grant them to anon and authenticated too: take all of that back, then grant what is meant.
-revoke all on function user_sync.apply(uuid[], boolean) from public, anon, authenticated, service_role;
+revoke all on function user_sync.user_plan(uuid, uuid) from public, anon, authenticated, service_role;
+revoke all on function user_sync.apply(uuid, uuid, boolean) from public, anon, authenticated, service_role;
 revoke all on function user_sync.record_failure(uuid, text, text, text) from public, anon, authenticated, service_role;
 revoke all on function user_sync.on_auth_user_change() from public, anon, authenticated, service_role;
-revoke all on function user_sync.sync_one(uuid, text) from public, anon, authenticated, service_role;
-revoke all on function user_sync.resync_range(boolean, uuid[], uuid, uuid, boolean) from public, anon, authenticated, service_role;
+revoke all on function user_sync.sync_one(uuid, text, boolean) from public, anon, authenticated, service_role;
+revoke all on function user_sync.resync_range(boolean, uuid, uuid, uuid, uuid) from public, anon, authenticated, service_role;
 revoke all on function user_sync.add_counts(jsonb, jsonb) from public, anon, authenticated, service_role;
-revoke all on table user_sync.user_plan from public, anon, authenticated, service_role;
 
 revoke all on function public.sync_user(uuid) from public, anon, authenticated;
 revoke all on function public.resync_users(boolean, uuid[], integer, uuid) from public, anon, authenticated;
