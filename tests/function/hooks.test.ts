@@ -385,3 +385,47 @@ describe('POST /hooks/custom-access-token', () => {
     expect(gateway.calls).toEqual([]);
   });
 });
+
+describe('hook logging', () => {
+  it('logs one line per call with user id and outcome, and nothing from the body or headers', async () => {
+    const { app, gateway, logger } = testApp();
+    gateway.always(() => ({ user_id: USER_ID, action: 'unchanged', role: 'client' }));
+    const email = 'private.person@example.com';
+    const after = afterUserCreatedBody({
+      id: USER_ID,
+      email,
+      raw_user_meta_data: { full_name: 'Private Person' },
+    });
+    const headers = await hookHeaders(after, { secrets: HOOK_SECRET });
+    await app.request(AFTER, { method: 'POST', headers, body: after });
+    const claims = customAccessTokenBody(USER_ID, defaultClaims(USER_ID, { email }));
+    await send(app, TOKEN, claims);
+    await send(
+      app,
+      BEFORE,
+      beforeUserCreatedBody({ email, raw_user_meta_data: { role: 'admin' } }),
+    );
+    await send(app, BEFORE, after, { secrets: OLD_HOOK_SECRET });
+
+    expect(logger.entries.map((e) => [e.event, e.outcome])).toEqual([
+      ['request', 'synced'],
+      ['request', 'claims_added'],
+      ['request', 'rejected'],
+      ['request', 'bad_signature'],
+    ]);
+    expect(logger.entries[0]).toMatchObject({ user_id: USER_ID, status: 200 });
+    const text = JSON.stringify(logger.entries);
+    for (
+      const leak of [
+        email,
+        'Private Person',
+        HOOK_SECRET.slice(9),
+        OLD_HOOK_SECRET.slice(9),
+        headers['webhook-signature']!.slice(3),
+        JSON.parse(claims).claims.session_id,
+      ]
+    ) {
+      expect(text).not.toContain(leak);
+    }
+  });
+});
