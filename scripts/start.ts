@@ -1,7 +1,8 @@
 // `npm start`: the user-sync function under Node on
 // http://127.0.0.1:$PORT/functions/v1/user-sync/... (the URL shape of a local Supabase stack),
 // with the direct gateway on DATABASE_URL, or on an embedded PGlite database (roles, auth
-// stand-in and migrations applied, kept in .data/pglite) when DATABASE_URL is unset.
+// stand-in and migrations applied, kept in USER_SYNC_PGLITE_DIR, default .data/pglite) when
+// DATABASE_URL is unset. PORT defaults to 54321, the local Supabase API port; 0 picks one.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdir } from 'node:fs/promises';
@@ -54,14 +55,13 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
   res.end();
 }
 
-async function embeddedGateway(): Promise<Gateway> {
-  await mkdir('.data', { recursive: true });
-  const db = await PGlite.create('./.data/pglite');
-  const result = await migrate(migrationExecutor(db), {
-    onApply: (m) => console.error(`applying ${m.file}`),
-  });
-  void result;
-  return createDirectGateway(pgliteExecutor(db));
+/** PGlite in USER_SYNC_PGLITE_DIR (default .data/pglite), migrated to the latest. */
+async function embeddedGateway(dir: string): Promise<Gateway> {
+  await mkdir(dir, { recursive: true });
+  const db = await PGlite.create(dir);
+  await migrate(migrationExecutor(db), { onApply: (m) => console.error(`applying ${m.file}`) });
+  const gateway = createDirectGateway(pgliteExecutor(db));
+  return { ...gateway, close: () => db.close() };
 }
 
 function curlExample(base: string, secret: string): string {
@@ -112,13 +112,14 @@ async function main(): Promise<void> {
   }
   const config = parseConfig(env);
   const port = Number(env.PORT ?? 54321);
+  const pgliteDir = env.USER_SYNC_PGLITE_DIR || '.data/pglite';
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError('PORT: must be a port number');
   }
 
   const gateway = config.databaseUrl || config.gateway === 'supabase-js'
     ? await createGateway(config)
-    : await embeddedGateway();
+    : await embeddedGateway(pgliteDir);
   const app = createApp({ config, gateway, clock: systemClock, logger: jsonLogger() });
 
   const server = createServer((req, res) => {
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
       ? 'DATABASE_URL'
       : config.gateway === 'supabase-js'
       ? 'SUPABASE_URL (supabase-js)'
-      : 'embedded PGlite in .data/pglite';
+      : `embedded PGlite in ${pgliteDir}`;
     const lines = [`user-sync listening on ${base} (database: ${db})`];
     if (generated.length) {
       lines.push('', 'Generated for this run only (set them in the environment to keep them):');

@@ -14,6 +14,9 @@ import { webhookRoutes } from './routes/webhook.ts';
 
 export type { AppDeps } from './context.ts';
 
+/** Answered 200 so Supabase Auth goes on, but the database part did not happen. */
+const DEGRADED = new Set(['deferred', 'claims_unchanged']);
+
 /** The function's name: the platform passes paths as /user-sync/<route> (spec §6.3). */
 export const BASE_PATH = '/user-sync';
 
@@ -30,15 +33,16 @@ export function createApp(deps: AppDeps) {
     const started = clock.now();
     await next();
     const status = c.res.status;
+    const outcome = c.get('outcome') ?? (status < 400 ? 'ok' : 'error');
     logger.log({
-      level: status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info',
+      level: status >= 500 ? 'error' : status >= 400 || DEGRADED.has(outcome) ? 'warn' : 'info',
       event: 'request',
       request_id: c.get('requestId'),
       method: c.req.method,
       route: c.req.path.slice(0, 200),
       status,
       user_id: c.get('userId') ?? null,
-      outcome: c.get('outcome') ?? (status < 400 ? 'ok' : 'error'),
+      outcome,
       detail: c.get('detail'),
       duration_ms: clock.now() - started,
     });

@@ -286,6 +286,7 @@ describe('POST /hooks/after-user-created', () => {
     expect(clock.now() - started).toBeLessThanOrEqual(AFTER_USER_CREATED_RETRY.budgetMs);
     expect(gateway.calls.length).toBeGreaterThan(1);
     expect(logger.entries.at(-1)).toMatchObject({
+      level: 'warn',
       outcome: 'deferred',
       detail: 'unavailable:ECONNREFUSED',
     });
