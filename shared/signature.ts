@@ -5,7 +5,8 @@ import { Webhook, WebhookVerificationError } from 'standardwebhooks';
  * `<webhook-id>.<webhook-timestamp>.<raw body>`, one `v1,<b64>` per configured secret in
  * `webhook-signature` (joined by ", "), timestamps within ±5 minutes. The library does the
  * work; it splits the header on spaces and ignores the trailing comma, and compares in
- * constant time.
+ * constant time. Its ±5 minute window reads the system clock (Date.now), not the app's injected
+ * Clock: tests of old and future timestamps sign with real times offset by 6 minutes.
  */
 export class SignatureError extends Error {
   constructor(message: string) {
