@@ -26,7 +26,8 @@ export const BASE_PATH = '/user-sync';
  */
 export function createApp(deps: AppDeps) {
   const { config, clock, logger } = deps;
-  const app = new Hono<AppEnv>().basePath(BASE_PATH);
+  // strict: false, so a hook URI configured with a trailing slash still reaches its route.
+  const app = new Hono<AppEnv>({ strict: false }).basePath(BASE_PATH);
 
   app.use(requestId());
   app.use(async (c, next) => {

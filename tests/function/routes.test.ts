@@ -406,6 +406,20 @@ describe('routing and errors', () => {
     }
   });
 
+  it('accepts a trailing slash (a hook URI configured as …/before-user-created/)', async () => {
+    const { app } = testApp();
+    const res = await app.request(`${BASE}/hooks/before-user-created/`, { method: 'POST' });
+    expect(res.status).toBe(401);
+    expect((await app.request(`${BASE}/health/`)).status).toBe(200);
+  });
+
+  it('answers HEAD /health like GET, without a body', async () => {
+    const { app } = testApp();
+    const res = await app.request(`${BASE}/health`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('');
+  });
+
   it('answers 405 with an Allow header for a wrong method', async () => {
     const { app } = testApp();
     for (
