@@ -90,6 +90,19 @@ function gatewayDetail(err: unknown): string {
 
 export function hookRoutes(deps: AppDeps) {
   const { gateway, clock, logger } = deps;
+
+  /** A failure the hook answers around: its kind goes in the log line; a bug gets its own. */
+  function noteFailure(c: Context<Payload>, err: unknown) {
+    c.set('detail', gatewayDetail(err));
+    if (!(err instanceof GatewayError)) {
+      logger.log({
+        level: 'error',
+        event: 'unexpected_error',
+        request_id: c.get('requestId'),
+        error: err instanceof Error ? err.name : typeof err,
+      });
+    }
+  }
   const app = new Hono<Payload>();
   const signed = signedJson(deps);
 
@@ -131,15 +144,7 @@ export function hookRoutes(deps: AppDeps) {
       c.set('detail', `${result.action}${attempts > 1 ? ` after ${attempts} attempts` : ''}`);
     } catch (err) {
       c.set('outcome', 'deferred');
-      c.set('detail', gatewayDetail(err));
-      if (!(err instanceof GatewayError)) {
-        logger.log({
-          level: 'error',
-          event: 'unexpected_error',
-          request_id: c.get('requestId'),
-          error: err instanceof Error ? err.name : typeof err,
-        });
-      }
+      noteFailure(c, err);
     }
     return c.json({}, 200);
   });
@@ -169,7 +174,7 @@ export function hookRoutes(deps: AppDeps) {
       c.set('detail', result.action);
     } catch (err) {
       c.set('outcome', 'claims_unchanged');
-      c.set('detail', gatewayDetail(err));
+      noteFailure(c, err);
     }
     return c.json({ claims }, 200);
   });
