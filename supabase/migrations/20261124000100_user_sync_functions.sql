@@ -272,6 +272,13 @@ declare
   v_action text;
   v_sqlstate text;
 begin
+  -- Every count null until apply() returns: when it raises, the report below still reads
+  -- these fields (an unassigned record would raise there, outside the handler, and turn a
+  -- recorded failure into an error that also rolls the record back).
+  select null::integer as auth_users, null::integer as app_users, null::integer as missing,
+    null::integer as stale, null::integer as inserted, null::integer as updated,
+    null::integer as unchanged
+  into v_counts;
   begin
     v_counts := user_sync.apply(p_user_id, p_user_id, p_dry_run);
     if v_counts.auth_users = 0 then
