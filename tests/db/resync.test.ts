@@ -59,7 +59,10 @@ const COUNTS = [
   'failed',
 ] as const;
 
-function report(dryRun: boolean, counts: Partial<Record<(typeof COUNTS)[number], number>>) {
+function report(
+  dryRun: boolean,
+  counts: Partial<Record<(typeof COUNTS)[number] | 'failures_pending', number>>,
+) {
   return {
     dry_run: dryRun,
     scope: 'all',
@@ -279,7 +282,7 @@ describe('argument errors', () => {
         `p_user_ids => array['${crypto.randomUUID()}']::uuid[], p_batch_size => 10`,
         'resync_users: p_user_ids cannot be combined with p_batch_size or p_cursor.',
       ],
-    ]
+    ] as const
   ) {
     it(`${args.replace(/'[^']*'/, "'…'")} raises 22023`, async () => {
       let error: { code?: string; message: string } | undefined;
