@@ -1,0 +1,140 @@
+// Part 1: what our trigger adds to a sign-up, against no trigger and the seed document's
+// trigger, on identical sign-ups in fresh clones of one template, variants interleaved.
+
+import { benchSql, connect, createScratch, SEED_TRIGGER, timed, withDatabase } from './lib/db.ts';
+import { fmt, median, type PartResult, ratio, type Target } from './lib/report.ts';
+
+export interface SignupOptions {
+  n: number;
+  rounds: number;
+  /** Sign-ups per transaction (1: each its own, as GoTrue does). */
+  commitEvery: number;
+  /** Add GoTrue's email sign-up fourth statement (identity data into user metadata). */
+  metadataUpdate: boolean;
+}
+
+type Variant = 'none' | 'seed' | 'ours' | 'ours+audit';
+
+/** Run on the clone as superuser before the sign-ups: which triggers are on. */
+function variantSetup(variant: Variant): string[] {
+  switch (variant) {
+    case 'none':
+      return ['alter table auth.users disable trigger user'];
+    case 'seed':
+      return ['alter table auth.users disable trigger user', SEED_TRIGGER];
+    case 'ours':
+      return [];
+    case 'ours+audit':
+      return ['update user_sync.audit_settings set enabled = true'];
+  }
+}
+
+export async function signup(opts: SignupOptions, command: string): Promise<PartResult> {
+  const started = performance.now();
+  const scratch = await createScratch(await benchSql('signup.sql'));
+  const variants: Variant[] = ['none', 'seed', 'ours'];
+  if (scratch.features.audit) variants.push('ours+audit');
+  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  const rows = new Map<Variant, number>();
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      // Rotate the order each round, so no variant always runs first (or after the same one).
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+      for (const variant of order) {
+        const db = await scratch.clone(`signup${variant}`);
+        const admin = connect(db.url);
+        const auth = connect(withDatabase(db.url, db.name, 'supabase_auth_admin'));
+        try {
+          for (const statement of variantSetup(variant)) await admin.unsafe(statement);
+          if (scratch.features.audit && variant === 'ours') {
+            await admin.unsafe('update user_sync.audit_settings set enabled = false');
+          }
+          await admin.unsafe('checkpoint');
+          // Commits wait for no fsync: the disk's flush time is the same for every variant and
+          // would only hide the difference being measured.
+          await auth.unsafe('set synchronous_commit = off');
+          const ms = await timed(() =>
+            auth.unsafe(
+              `call bench.signups(${opts.n}, ${opts.commitEvery}, ${opts.metadataUpdate})`,
+            ).simple()
+          );
+          times.get(variant)!.push(ms);
+          const [count] = await admin<{ users: number; failures: number }[]>`
+            select (select count(*) from public.users)::int as users,
+              (select count(*) from user_sync.sync_failures)::int as failures`;
+          if (variant !== 'none' && count!.users !== opts.n) {
+            throw new Error(`${variant}: ${count!.users} app rows for ${opts.n} sign-ups`);
+          }
+          if (count!.failures !== 0) throw new Error(`${variant}: ${count!.failures} failures`);
+          rows.set(variant, count!.users);
+          console.error(`signup round ${round + 1} ${variant}: ${fmt(ms)} ms`);
+        } finally {
+          await Promise.all([admin.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
+          await scratch.drop(db.name);
+        }
+      }
+    }
+  } finally {
+    await scratch.close();
+  }
+
+  const med = (v: Variant) => median(times.get(v)!);
+  const none = med('none');
+  const seed = med('seed');
+  const perSignup = (x: number) => (x / opts.n) * 1000;
+  const table = {
+    title: `${opts.n.toLocaleString('en-US')} sign-ups, median of ${opts.rounds} rounds`,
+    columns: [
+      'variant',
+      'median (ms)',
+      'rounds (ms)',
+      'µs / sign-up',
+      'trigger µs / sign-up',
+      'vs seed',
+      'vs none',
+    ],
+    rows: variants.map((v) => [
+      v,
+      fmt(med(v)),
+      times.get(v)!.map((t) => fmt(t)).join(', '),
+      fmt(perSignup(med(v))),
+      v === 'none' ? '-' : fmt(perSignup(med(v) - none)),
+      ratio(med(v) / seed),
+      ratio(med(v) / none),
+    ]),
+  };
+  const targets: Target[] = [
+    { name: 'sign-up: ours / seed', value: med('ours') / seed, op: '<=', limit: 1.15 },
+  ];
+  if (variants.includes('ours+audit')) {
+    targets.push({
+      name: 'sign-up: ours with audit / seed',
+      value: med('ours+audit') / seed,
+      op: '<=',
+      limit: 1.3,
+    });
+  }
+  return {
+    part: 'signup',
+    title: '1. Sign-up cost',
+    command,
+    date: new Date().toISOString(),
+    seconds: (performance.now() - started) / 1000,
+    tables: [table],
+    targets,
+    notes: [
+      "Each sign-up is GoTrue's statements, sent one by one from a plpgsql procedure as " +
+      'supabase_auth_admin (bench/sql/signup.sql): insert into auth.users, the role update, ' +
+      `the identity insert${opts.metadataUpdate ? ', the user-metadata update' : ''}; ` +
+      `commit every ${opts.commitEvery} sign-up(s), synchronous_commit off.`,
+      'Each measurement runs in a fresh clone of one migrated template; variants rotate ' +
+      'order every round. "trigger µs / sign-up" is the difference to no trigger.',
+      `Variants: none (all user triggers disabled), seed (seed.md's handle_new_user, a plain ` +
+      `insert), ours (our migrations${scratch.features.audit ? ', audit off' : ''})` +
+      (scratch.features.audit
+        ? ', ours+audit (user_sync.audit_settings.enabled = true).'
+        : '. user_sync.audit_settings does not exist yet: no audit variant.'),
+      `Every variant but none wrote ${rows.get('ours') ?? '?'} app rows, with no failures.`,
+    ],
+  };
+}
