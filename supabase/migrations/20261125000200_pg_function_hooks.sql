@@ -1,0 +1,154 @@
+-- supabase-user-sync: the Auth hooks as Postgres functions, the no-network alternative to the
+-- edge function's HTTP routes (spec §1.10). Supabase Auth calls them as supabase_auth_admin:
+--
+--   set local statement_timeout TO '2000';
+--   select "public"."hook_custom_access_token"($1);   -- $1: the event JSON
+--   set local statement_timeout TO default;
+--
+-- They follow the same rules as shared/routes/hooks.ts and answer the same JSON. Wire them with
+-- `uri = "pg-functions://postgres/public/<function>"` (docs/pg-hooks.md).
+--
+-- Both are security definer, owned by the migration role: GoTrue's role has no rights in
+-- schema user_sync (and RLS denies it user_sync.roles), and granting it the internals would
+-- give it more than these two entry points. Hence the empty search_path and qualified names.
+
+-- The custom access token hook (spec §1.5). Every input claim goes back unchanged, plus
+-- user_role: the role public.users holds once the user is synced. Runs on every sign-in and
+-- token refresh, inside Auth's token transaction, so it sees a user created earlier in that
+-- transaction (the first token after an autoconfirm sign-up) and its writes commit with it.
+create function public.hook_custom_access_token(event jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_claims jsonb := event -> 'claims';
+  v_user_id uuid;
+  v_role text;
+begin
+  -- The answer replaces the whole JWT payload: without a claims object there is nothing
+  -- valid to return, and {"claims": null} would fail with a schema error that says less.
+  if jsonb_typeof(v_claims) is distinct from 'object' then
+    return jsonb_build_object('error', jsonb_build_object(
+      'http_code', 500,
+      'message', 'Invalid payload sent to hook: the event has no claims object.'
+    ));
+  end if;
+
+  begin
+    v_user_id := (event ->> 'user_id')::uuid;
+    if v_user_id is not null then
+      -- The cheap path, taken on almost every call: the row exists, holds what the mapping
+      -- wants, and no failure is pending. Two primary-key probes; nothing written or locked.
+      -- `p.id = v_user_id` repeats the range as an equality so that the cached generic plan
+      -- expects one row (a range makes it expect hundreds and plan hash joins, and plpgsql
+      -- then re-plans this statement on every call: 0.8 ms instead of 0.1 ms).
+      select p.role into v_role
+      from user_sync.user_plan(v_user_id, v_user_id) p
+      where p.id = v_user_id
+        and p.in_sync
+        and not exists (select 1 from user_sync.sync_failures f where f.user_id = v_user_id);
+      if not found then
+        -- Anything else goes through the one sync. It never raises on a failed write: it
+        -- records the failure and reports the role the row still has (null when there is no
+        -- row), which is what the HTTP hook adds too.
+        v_role := user_sync.sync_one(v_user_id, 'hook:custom-access-token') ->> 'role';
+      end if;
+    end if;
+  exception
+    -- Never fail a sign-in or a refresh: an error here would abort Auth's transaction. The
+    -- claims go back without user_role (RLS treats a missing user_role as least privilege).
+    -- query_canceled is caught too (OTHERS does not match it): the 2 s statement timeout
+    -- would otherwise turn a slow sync into a failed login. We return at once after it.
+    when others or query_canceled then
+      if v_user_id is not null then
+        perform user_sync.record_failure(
+          v_user_id, 'hook:custom-access-token', sqlstate, sqlerrm);
+      end if;
+      return jsonb_build_object('claims', v_claims);
+  end;
+
+  if v_role is null then
+    return jsonb_build_object('claims', v_claims);
+  end if;
+  return jsonb_build_object('claims', v_claims || jsonb_build_object('user_role', v_role));
+end;
+$$;
+
+comment on function public.hook_custom_access_token(jsonb) is
+  'Custom access token hook as a Postgres function: syncs the user and returns {"claims": input claims + user_role}. Never raises. For supabase_auth_admin only. See docs/pg-hooks.md.';
+
+-- The before-user-created hook (spec §1.3): allow, or refuse a sign-up that asks for a role it
+-- may not choose. The user does not exist yet and, for OAuth/SSO, this id is not the one that
+-- will be stored, so nothing is written. The roles come from user_sync.roles, the same data
+-- the mapping reads; the messages are the HTTP hook's.
+create function public.hook_before_user_created(event jsonb)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_asked jsonb := event -> 'user' -> 'user_metadata' -> 'role';
+  v_choices text;
+begin
+  -- The HTTP hook refuses a body without a user (400, which Auth reports as a 500): refuse.
+  if jsonb_typeof(event -> 'user') is distinct from 'object' then
+    return jsonb_build_object('error', jsonb_build_object(
+      'http_code', 500,
+      'message', 'Invalid payload sent to hook: the event has no user object.'
+    ));
+  end if;
+
+  -- No role asked for (absent, null, or ""), or a self-assignable one: allow.
+  if v_asked is null
+    or jsonb_typeof(v_asked) = 'null'
+    or (jsonb_typeof(v_asked) = 'string' and (
+      v_asked #>> '{}' = ''
+      or exists (
+        select 1 from user_sync.roles r
+        where r.role = v_asked #>> '{}' and r.self_assignable
+      )
+    ))
+  then
+    return '{}'::jsonb;
+  end if;
+
+  -- The default role first, then by name: "client, artist, producer" for the shipped roles,
+  -- as the HTTP hook lists them.
+  select string_agg(r.role, ', ' order by r.is_default desc, r.role) into v_choices
+  from user_sync.roles r
+  where r.self_assignable;
+
+  -- HTTP code 400: the person asked for something they may not have. Auth reads the error
+  -- object from a Postgres hook's return value (spec §1.2).
+  return jsonb_build_object('error', jsonb_build_object(
+    'http_code', 400,
+    'message',
+    case
+      when jsonb_typeof(v_asked) = 'string' then
+        format('The role "%s" cannot be chosen at sign-up.', left(v_asked #>> '{}', 40))
+      else 'The requested role is not valid.'
+    end
+    -- (No sentence when no role is self-assignable: v_choices is null.)
+    || coalesce(' Choose one of: ' || v_choices || '.', '')
+  ));
+end;
+$$;
+
+comment on function public.hook_before_user_created(jsonb) is
+  'Before-user-created hook as a Postgres function: {} to allow, or {"error": {"http_code": 400, "message": …}} for a sign-up asking for a role it may not choose. For supabase_auth_admin only. See docs/pg-hooks.md.';
+
+-- Grants as Supabase documents them for Postgres-function hooks (spec §1.10, §4.5): Auth's
+-- role may find and call them; nobody else may, the API roles included (public functions are
+-- executable by PUBLIC, and on Supabase by anon, authenticated and service_role, by default).
+grant usage on schema public to supabase_auth_admin;
+
+revoke all on function public.hook_custom_access_token(jsonb)
+  from public, anon, authenticated, service_role;
+revoke all on function public.hook_before_user_created(jsonb)
+  from public, anon, authenticated, service_role;
+grant execute on function public.hook_custom_access_token(jsonb) to supabase_auth_admin;
+grant execute on function public.hook_before_user_created(jsonb) to supabase_auth_admin;
