@@ -176,7 +176,17 @@ export function hookRoutes(deps: AppDeps) {
       c.set('outcome', 'claims_unchanged');
       noteFailure(c, err);
     }
-    return c.json({ claims }, 200);
+    // JSON.stringify recurses, and a user can nest their own user_metadata thousands deep
+    // (updateUser, stored as jsonb, sent back in every token's claims): such claims cannot be
+    // echoed. Answer that as the payload's fault (400), not as an internal error (500).
+    let answer: string;
+    try {
+      answer = JSON.stringify({ claims });
+    } catch {
+      c.set('outcome', 'claims_too_deep');
+      throw new ApiError(400, 'invalid_payload', 'The claims are nested too deeply to return.');
+    }
+    return c.body(answer, 200, { 'content-type': 'application/json' });
   });
 
   return app;
