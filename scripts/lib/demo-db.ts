@@ -37,8 +37,8 @@ function pgliteClient(tx: Transaction): SqlClient {
   return { query: async (sql, params) => (await tx.query(sql as string, params)).rows as never };
 }
 
-async function pgliteDemoDb(): Promise<DemoDb> {
-  const db: PGlite = await openPglite();
+/** A DemoDb over a migrated PGlite; close() closes it only when `owned`. */
+export function demoDbOnPglite(db: PGlite, label: string, owned: boolean): DemoDb {
   const inTx = (setup: string): AuthDb => ({
     asAuthAdmin: (fn) =>
       db.transaction(async (tx) => {
@@ -48,24 +48,28 @@ async function pgliteDemoDb(): Promise<DemoDb> {
   });
   return {
     kind: 'pglite',
-    label: 'embedded PGlite, in memory (gone when the demo ends)',
+    label,
     query: async (sql, params) => (await db.query(sql, params)).rows as never,
     auth: inTx('set local role supabase_auth_admin; set local search_path = auth'),
     authTriggersOff: inTx(
       'set local session_replication_role = replica; set local search_path = auth',
     ),
-    gateway: pgliteGateway(db),
-    close: () => db.closed ? Promise.resolve() : db.close(),
+    gateway: { ...pgliteGateway(db), close: () => Promise.resolve() },
+    close: () => owned && !db.closed ? db.close() : Promise.resolve(),
   };
 }
 
-function withDatabase(url: string, database: string, user?: string): string {
+function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${encodeURIComponent(database)}`;
-  if (user !== undefined) {
-    u.username = encodeURIComponent(user);
-    u.password = '';
-  }
+  return u.toString();
+}
+
+/** The same database, logging in as `user` (trust or peer authentication, as in local dev). */
+function asUser(url: string, user: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(user);
+  u.password = '';
   return u.toString();
 }
 
@@ -77,14 +81,52 @@ function postgresClient(sql: postgres.Sql | postgres.TransactionSql): SqlClient 
   };
 }
 
-async function serverDemoDb(baseUrl: string): Promise<DemoDb> {
+/**
+ * A DemoDb over a migrated database on a server (`url` names it; supabase_auth_admin must be
+ * able to log in to it, as on Supabase). close() ends its connections, then calls `onClose`.
+ */
+export function demoDbOnServer(
+  url: string,
+  label: string,
+  onClose: () => Promise<void> = () => Promise.resolve(),
+): DemoDb {
+  const owner = postgres(url, { max: 4, onnotice: () => {} });
+  const authAdmin = postgres(asUser(url, 'supabase_auth_admin'), { max: 2, onnotice: () => {} });
+  const gateway = createDirectGateway(gatewayExecutor(url));
+  return {
+    kind: 'server',
+    label,
+    query: async (sql, params = []) =>
+      // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
+      [...await owner.unsafe(sql, params as any[])] as never,
+    auth: {
+      asAuthAdmin: (fn) => authAdmin.begin((tx) => fn(postgresClient(tx))) as never,
+    },
+    authTriggersOff: {
+      asAuthAdmin: (fn) =>
+        owner.begin(async (tx) => {
+          await tx.unsafe('set local session_replication_role = replica');
+          await tx.unsafe('set local search_path = auth');
+          return await fn(postgresClient(tx));
+        }) as never,
+    },
+    gateway: { ...gateway, close: () => Promise.resolve() },
+    async close() {
+      await Promise.all([
+        owner.end({ timeout: 5 }),
+        authAdmin.end({ timeout: 5 }),
+        gateway.close?.(),
+      ]);
+      await onClose();
+    },
+  };
+}
+
+/** A scratch database on the server of `baseUrl`, migrated; dropped by close(). */
+async function scratchServerDb(baseUrl: string): Promise<DemoDb> {
   const name = `user_sync_demo_${process.pid}_${Date.now().toString(36)}`;
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-  const pools: postgres.Sql[] = [];
-  let gateway: Gateway | undefined;
   const drop = async () => {
-    await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
-    await gateway?.close?.();
     await admin.unsafe(`drop database if exists "${name}" with (force)`);
     await admin.end({ timeout: 5 });
   };
@@ -93,38 +135,19 @@ async function serverDemoDb(baseUrl: string): Promise<DemoDb> {
     // rewrites the roles a test run (or anything else) on the same server relies on.
     const roles = await admin<{ present: boolean }[]>`
       select exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') as present`;
-    const present = roles[0]?.present === true;
     await admin.unsafe(`create database "${name}"`);
     const url = withDatabase(baseUrl, name);
-    const owner = postgres(url, { max: 4, onnotice: () => {} });
-    pools.push(owner);
-    await migrate(postgresExecutor(owner), { roles: !present });
-    const authAdmin = postgres(withDatabase(baseUrl, name, 'supabase_auth_admin'), {
-      max: 2,
-      onnotice: () => {},
-    });
-    pools.push(authAdmin);
-    gateway = createDirectGateway(gatewayExecutor(url));
-    return {
-      kind: 'server',
-      label: `scratch database "${name}" on the DATABASE_URL server (dropped at the end)`,
-      query: async (sql, params = []) =>
-        // deno-lint-ignore no-explicit-any -- as above
-        [...await owner.unsafe(sql, params as any[])] as never,
-      auth: {
-        asAuthAdmin: (fn) => authAdmin.begin((tx) => fn(postgresClient(tx))) as never,
-      },
-      authTriggersOff: {
-        asAuthAdmin: (fn) =>
-          owner.begin(async (tx) => {
-            await tx.unsafe('set local session_replication_role = replica');
-            await tx.unsafe('set local search_path = auth');
-            return await fn(postgresClient(tx));
-          }) as never,
-      },
-      gateway,
-      close: drop,
-    };
+    const migrator = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await migrate(postgresExecutor(migrator), { roles: roles[0]?.present !== true });
+    } finally {
+      await migrator.end({ timeout: 5 });
+    }
+    return demoDbOnServer(
+      url,
+      `scratch database "${name}" on the DATABASE_URL server (dropped at the end)`,
+      drop,
+    );
   } catch (error) {
     await drop().catch(() => {});
     throw error;
@@ -132,6 +155,11 @@ async function serverDemoDb(baseUrl: string): Promise<DemoDb> {
 }
 
 /** A throw-away database: PGlite in memory, or a scratch database on DATABASE_URL's server. */
-export function openDemoDb(databaseUrl?: string): Promise<DemoDb> {
-  return databaseUrl ? serverDemoDb(databaseUrl) : pgliteDemoDb();
+export async function openDemoDb(databaseUrl?: string): Promise<DemoDb> {
+  if (databaseUrl) return await scratchServerDb(databaseUrl);
+  return demoDbOnPglite(
+    await openPglite(),
+    'embedded PGlite, in memory (gone when the demo ends)',
+    true,
+  );
 }

@@ -10,7 +10,7 @@ import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import { type LogEntry, memoryLogger } from '../../shared/logger.ts';
 import { type HookCall, SimulatedAuth } from './demo-auth.ts';
-import { openDemoDb } from './demo-db.ts';
+import { type DemoDb, openDemoDb } from './demo-db.ts';
 import { allInSync, countsLine, type Snapshot, snapshot, stateTable } from './demo-state.ts';
 import {
   adminCreateUser,
@@ -31,6 +31,8 @@ import { serve, withDevSecrets } from './server.ts';
 export interface DemoOptions {
   /** A PostgreSQL server to create the scratch database on; unset: PGlite in memory. */
   databaseUrl?: string;
+  /** A migrated database to use instead (the tests pass their own); closed by the demo. */
+  db?: DemoDb;
   /** Where the narration goes (default: nowhere). */
   out?: (text: string) => void;
 }
@@ -65,7 +67,7 @@ const FAULTY_CONSTRAINT = 'users_email_required';
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const say = options.out ?? (() => {});
-  const db = await openDemoDb(options.databaseUrl);
+  const db = options.db ?? await openDemoDb(options.databaseUrl);
   const logger = memoryLogger();
   const { env } = withDevSecrets({});
   const config = parseConfig(env);
