@@ -115,6 +115,32 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError('failed', 'Database call failed');
 }
 
+/**
+ * A statement inside `sql.begin` that failed because its connection is gone never settles.
+ * postgres.js 3.4.9 answers a failed statement in a transaction by writing ROLLBACK on the same
+ * connection; after the connection is lost that write either throws from a setImmediate (an
+ * uncaught TypeError that ends the process: porsager/postgres#1154, #1208) or stays queued behind
+ * a cleared timer, so the reconnected connection never sends its startup message and the pool
+ * stops answering (LanternOps/breeze#3225). Both were seen here after pg_terminate_backend and a
+ * restart (tests/reliability). Not settling means no ROLLBACK is written; `begin` itself rejects
+ * with CONNECTION_CLOSED when the socket closes, and the server has rolled back already.
+ */
+async function unlessConnectionLost<T>(statement: Promise<T>): Promise<T> {
+  try {
+    return await statement;
+  } catch (err) {
+    if (isConnectionLoss(err)) return await new Promise<never>(() => {});
+    throw err;
+  }
+}
+
+/** The connection is gone: a socket error, or the server ended the session (08xxx, 57P01-03). */
+function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' &&
+    (NETWORK_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code));
+}
+
 export interface PostgresExecutorOptions {
   /** Pool size. An edge function worker serves few requests at once. */
   max?: number;
@@ -124,35 +150,55 @@ export interface PostgresExecutorOptions {
  * The `postgres` package on DATABASE_URL / SUPABASE_DB_URL. It connects on first use and keeps
  * a small pool for the life of the worker. `prepare: false` because Supabase's pooler
  * (Supavisor, transaction mode) cannot keep prepared statements across transactions.
+ *
+ * After a lost connection the pool is replaced by a fresh one: postgres.js 3.4.9 can leave a
+ * connection whose socket closed while a write was queued (its own Sync after a FATAL error, as
+ * pg_terminate_backend sends) unable to send anything again, so it would time out on every
+ * reconnect (LanternOps/breeze#3225). New connection objects start clean; the old pool is ended.
  */
 export function postgresExecutor(url: string, options: PostgresExecutorOptions = {}): Executor {
-  const sql = postgres(url, {
-    max: options.max ?? 3,
-    prepare: false,
-    idle_timeout: 60,
-    connect_timeout: 3,
-    onnotice: () => {},
-    connection: { application_name: 'user-sync' },
-  });
+  const open = () =>
+    postgres(url, {
+      max: options.max ?? 3,
+      prepare: false,
+      idle_timeout: 60,
+      connect_timeout: 3,
+      onnotice: () => {},
+      connection: { application_name: 'user-sync' },
+    });
+  let sql = open();
+  const retired = new Set<Promise<void>>();
+  const replace = (pool: postgres.Sql) => {
+    if (pool !== sql) return; // another call already replaced it
+    sql = open();
+    // Calls already running on the old pool may finish; new ones go to the new pool.
+    const ending = pool.end({ timeout: 5 }).catch(() => {});
+    retired.add(ending);
+    void ending.finally(() => retired.delete(ending));
+  };
   return {
     async begin(fn) {
+      const pool = sql;
       try {
-        return await sql.begin((tx) =>
+        return await pool.begin((tx) =>
           fn({
             exec: async (text) => {
-              await tx.unsafe(text).simple();
+              await unlessConnectionLost(tx.unsafe(text).simple());
             },
             query: async <R extends Record<string, unknown>>(text: string, params: unknown[]) =>
-              (await tx.unsafe(
+              (await unlessConnectionLost(tx.unsafe(
                 text,
                 params as postgres.ParameterOrJSON<never>[],
-              )) as unknown as R[],
+              ))) as unknown as R[],
           })
         ) as Awaited<ReturnType<typeof fn>>;
       } catch (err) {
+        if (isConnectionLoss(err)) replace(pool);
         throw toGatewayError(err);
       }
     },
-    close: () => sql.end({ timeout: 5 }),
+    async close() {
+      await Promise.all([sql.end({ timeout: 5 }), ...retired]);
+    },
   };
 }
