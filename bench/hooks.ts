@@ -13,7 +13,7 @@ import {
   hookHeaders,
   newHookSecret,
 } from '../scripts/lib/supabase-auth.ts';
-import { benchSql, connect, createScratch, withDatabase } from './lib/db.ts';
+import { benchSql, connect, createScratch, migrationsNote, withDatabase } from './lib/db.ts';
 import { type DenoProcess, ENTRY, startDeno } from './lib/deno.ts';
 import {
   fmt,
@@ -65,8 +65,8 @@ async function load(
     path,
     setupRequest: (request) => ({ ...request, ...pool[next++ % pool.length]! }),
   }];
-  // A second of warm-up at the same concurrency (connections opened, code paths compiled).
-  await autocannon({ url: base, connections, duration: 1, requests });
+  // Warm-up at the same concurrency (connections opened, code paths compiled).
+  await autocannon({ url: base, connections, duration: Math.min(1, durationS), requests });
   const r = await autocannon({
     url: base,
     connections,
@@ -112,7 +112,7 @@ async function callRate(
       errors,
     };
   };
-  await run(1);
+  await run(Math.min(1, durationS));
   return await run(durationS);
 }
 
@@ -321,7 +321,9 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
     tables,
     targets,
     notes: [
-      `${opts.durationS} s per measurement after 1 s of warm-up; requests spread over ` +
+      `${opts.durationS} s per measurement after ${
+        Math.min(1, opts.durationS)
+      } s of warm-up; requests spread over ` +
       `${opts.users} synced users, signed like Supabase Auth (scripts/lib/supabase-auth.ts), ` +
       'pre-signed before each run; autocannon with one request in flight per connection.',
       `The function: ${ENTRY} under Deno with DATABASE_URL (the direct gateway, pool of 3, ` +
@@ -336,6 +338,7 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
           "set local statement_timeout = '2000', pool of 3, same payloads."
         : 'public.hook_custom_access_token(jsonb) does not exist yet: no SQL hook variant.',
       'Load generator, Deno and PostgreSQL share the same 2 cores.',
+      migrationsNote(scratch.features),
     ],
   };
 }

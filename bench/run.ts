@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { coldstart } from './coldstart.ts';
 import { hooks } from './hooks.ts';
-import { connect, databaseUrl } from './lib/db.ts';
+import { connect, databaseUrl, useMigrationsFrom } from './lib/db.ts';
 import { machine, met, type PartResult, printPart, writeReport } from './lib/report.ts';
 import { resync } from './resync.ts';
 import { signup } from './signup.ts';
@@ -14,9 +14,10 @@ const USAGE = `npm run bench -- [signup] [resync] [hooks] [coldstart] [options]
 
   signup     --n 100000 (sign-ups)  --rounds 3  --commit-every 1  --metadata-update
   resync     --users 1000000  --small-users (users/10)  --sample 2000 (per-user loop)  --rounds 3
-  hooks      --duration 5 (s per run)  --concurrency 1,16,64  --users 2000
+  hooks      --duration 5 (s per run)  --concurrency 1,16,64  --hook-users 2000
   coldstart  --runs 7
   all        --out BENCHMARKS.md (or --no-write)
+             --migrations-ref <git ref>: migrations of that commit, not the working tree's
 
 Needs DATABASE_URL (a PostgreSQL server; scratch databases are created and dropped).`;
 
@@ -28,12 +29,14 @@ const { values, positionals } = parseArgs({
     'commit-every': { type: 'string' },
     'metadata-update': { type: 'boolean' },
     users: { type: 'string' },
+    'hook-users': { type: 'string' },
     'small-users': { type: 'string' },
     sample: { type: 'string' },
     duration: { type: 'string' },
     concurrency: { type: 'string' },
     runs: { type: 'string' },
     out: { type: 'string' },
+    'migrations-ref': { type: 'string' },
     'no-write': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -55,6 +58,16 @@ function int(name: keyof typeof values, fallback: number): number {
   return n;
 }
 
+function seconds(name: 'duration', fallback: number): number {
+  const raw = values[name];
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!(n > 0)) {
+    console.error(`--${name} must be a number of seconds > 0, got ${raw}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 const ALL = ['signup', 'resync', 'hooks', 'coldstart'] as const;
 const unknown = positionals.filter((p) => !(ALL as readonly string[]).includes(p));
 if (unknown.length) {
@@ -65,6 +78,8 @@ const parts = positionals.length ? ALL.filter((p) => positionals.includes(p)) : 
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
 const rounds = int('rounds', 3);
 const users = int('users', 1_000_000);
+
+if (values['migrations-ref']) useMigrationsFrom(values['migrations-ref']);
 
 const pg = connect(databaseUrl());
 const [{ version }] = [...(await pg<{ version: string }[]>`select version()`)] as [
@@ -95,9 +110,9 @@ for (const part of parts) {
       break;
     case 'hooks':
       result = await hooks({
-        durationS: int('duration', 5),
+        durationS: seconds('duration', 5),
         concurrency: (values.concurrency ?? '1,16,64').split(',').map(Number),
-        users: int('users', 2000),
+        users: int('hook-users', 2000),
       }, command);
       break;
     case 'coldstart':

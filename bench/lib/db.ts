@@ -2,7 +2,11 @@
 // every migration, and the baselines below), cloned for each measurement so every variant
 // starts from the same state, and all dropped at the end.
 
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import type { Sql } from 'postgres';
 import { applyRoles, migrate, postgresExecutor } from '../../scripts/lib/migrations.ts';
@@ -10,6 +14,28 @@ import { applyRoles, migrate, postgresExecutor } from '../../scripts/lib/migrati
 const PREFIX = 'usync_bench_';
 const RUN = `${Date.now().toString(36)}_${process.pid}`;
 let counter = 0;
+
+let migrationsDir: string | undefined;
+
+/**
+ * Take the migrations from a git commit (`--migrations-ref HEAD`) instead of the working tree,
+ * where others may be half-way through a new file. Exported to a temporary folder.
+ */
+export function useMigrationsFrom(ref: string): string[] {
+  const files = execFileSync('git', ['ls-tree', '--name-only', ref, 'supabase/migrations/'], {
+    encoding: 'utf8',
+  }).split('\n').filter((f) => f.endsWith('.sql'));
+  const dir = mkdtempSync(join(tmpdir(), 'usync-bench-migrations-'));
+  for (const file of files) {
+    writeFileSync(
+      join(dir, file.split('/').pop()!),
+      execFileSync('git', ['show', `${ref}:${file}`], { maxBuffer: 2 ** 26 }),
+    );
+  }
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  migrationsDir = dir;
+  return files;
+}
 
 export function databaseUrl(): string {
   const url = process.env.DATABASE_URL;
@@ -130,6 +156,12 @@ export async function features(sql: Sql): Promise<Features> {
   };
 }
 
+/** A note naming the migrations a measurement ran on (they change while others work). */
+export function migrationsNote(f: Features): string {
+  const from = migrationsDir ? 'a git commit (--migrations-ref)' : 'the working tree';
+  return `Migrations (from ${from}): ${f.migrations.join(', ')}.`;
+}
+
 export interface Scratch {
   /** A fresh database cloned from the template; dropped by drop() or close(). */
   clone(label: string): Promise<{ name: string; url: string }>;
@@ -165,7 +197,7 @@ export async function createScratch(extra: string[] = []): Promise<Scratch> {
   const tpl = connect(url);
   let found: Features;
   try {
-    await migrate(postgresExecutor(tpl), { roles: false });
+    await migrate(postgresExecutor(tpl), { roles: false, dir: migrationsDir });
     await tpl.unsafe(SEED_TRIGGER_FUNCTION);
     for (const statement of extra) await tpl.unsafe(statement);
     found = await features(tpl);
