@@ -112,13 +112,20 @@ async function sendEverything(server: AppServer, userId: string): Promise<number
   });
   try {
     // Success paths.
-    await hook('before-user-created', beforeUserCreatedBody(row));
+    await hook(
+      'before-user-created',
+      beforeUserCreatedBody({ ...row, email: row.email ?? undefined }),
+    );
     await hook('after-user-created', afterUserCreatedBody(row));
     await hook('custom-access-token', customAccessTokenBody(userId, claims));
     // A refusal (200 with an error object) that quotes the asked role, not the secrets.
     await hook(
       'before-user-created',
-      beforeUserCreatedBody({ ...row, raw_user_meta_data: { role: RECOVERY_TOKEN } }),
+      beforeUserCreatedBody({
+        ...row,
+        email: row.email ?? undefined,
+        raw_user_meta_data: { role: RECOVERY_TOKEN },
+      }),
     );
     // Wrong signature, the old secret, a body that is not JSON, a payload of the wrong shape.
     await hook('after-user-created', afterUserCreatedBody(row), 'v1,whsec_' + btoa('w'.repeat(32)));
