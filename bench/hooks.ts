@@ -30,6 +30,8 @@ export interface HooksOptions {
   concurrency: number[];
   /** Auth users the requests are spread over. */
   users: number;
+  /** Each measurement is repeated, interleaved with its ceilings; medians are reported. */
+  rounds: number;
 }
 
 const HOOKS = ['custom-access-token', 'after-user-created'] as const;
@@ -43,7 +45,7 @@ interface Rate {
 }
 
 /** Signed requests, one per user, as Supabase Auth sends them (fresh timestamps). */
-async function signedPool(hook: Hook, rows: AuthUserRow[], secret: string) {
+export async function signedPool(hook: Hook, rows: AuthUserRow[], secret: string) {
   return await Promise.all(rows.map(async (row) => {
     const body = hook === 'custom-access-token'
       ? customAccessTokenBody(row.id, defaultClaims(row.id, { email: row.email ?? '' }))
@@ -52,7 +54,7 @@ async function signedPool(hook: Hook, rows: AuthUserRow[], secret: string) {
   }));
 }
 
-async function load(
+export async function load(
   base: string,
   path: string,
   pool: { body: string; headers: Record<string, string> }[],
@@ -125,7 +127,19 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
   const procs: DenoProcess[] = [];
   let authSql: Sql | undefined;
   const gateway = createDirectGateway(postgresExecutor(db.url));
-  const results = new Map<string, Rate>();
+  const results = new Map<string, Rate[]>();
+  const record = (k: string, r: Rate) => results.set(k, [...(results.get(k) ?? []), r]);
+  /** The median of the rounds (errors summed); undefined when never measured. */
+  const get = (k: string): Rate | undefined => {
+    const rs = results.get(k);
+    if (!rs) return undefined;
+    return {
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+    };
+  };
   const key = (what: string, hook: string, c: number) => `${what}|${hook}|${c}`;
   try {
     await admin.unsafe('set session_replication_role = replica');
@@ -167,55 +181,53 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
       ? (await signedPool('custom-access-token', rows, secret)).map((r) => r.body)
       : [];
 
+    // Every figure and its ceilings are measured in turn, round after round, so that what else
+    // the machine is doing weighs on all of them alike; medians are reported.
     for (const c of opts.concurrency) {
-      for (const hook of HOOKS) {
-        const path = `/user-sync/hooks/${hook}`;
-        results.set(
-          key('http', hook, c),
-          await load(
-            `http://127.0.0.1:${bare.port}`,
-            path,
-            await signedPool(hook, rows, secret),
+      for (let round = 0; round < opts.rounds; round++) {
+        for (const hook of HOOKS) {
+          const path = `/user-sync/hooks/${hook}`;
+          for (const [what, port] of [['http', bare.port], ['fn', fn.port]] as const) {
+            record(
+              key(what, hook, c),
+              await load(
+                `http://127.0.0.1:${port}`,
+                path,
+                await signedPool(hook, rows, secret),
+                c,
+                opts.durationS,
+              ),
+            );
+          }
+          console.error(
+            `hooks ${hook} c=${c} round ${round + 1}: function ` +
+              `${fmt(results.get(key('fn', hook, c))!.at(-1)!.rps)} req/s, bare ` +
+              `${fmt(results.get(key('http', hook, c))!.at(-1)!.rps)} req/s`,
+          );
+        }
+        // Both hooks make the same database call: one ceiling serves both.
+        record(
+          key('db', 'sync_user', c),
+          await callRate(
             c,
             opts.durationS,
+            (i) =>
+              gateway.rpc('sync_user', { p_user_id: ids[i % ids.length] }, { timeoutMs: 1500 }),
           ),
         );
-        results.set(
-          key('fn', hook, c),
-          await load(
-            `http://127.0.0.1:${fn.port}`,
-            path,
-            await signedPool(hook, rows, secret),
-            c,
-            opts.durationS,
-          ),
-        );
-        console.error(
-          `hooks ${hook} c=${c}: function ${fmt(results.get(key('fn', hook, c))!.rps)} req/s, ` +
-            `bare ${fmt(results.get(key('http', hook, c))!.rps)} req/s`,
-        );
-      }
-      // Both hooks make the same database call: one ceiling serves both.
-      results.set(
-        key('db', 'sync_user', c),
-        await callRate(
-          c,
-          opts.durationS,
-          (i) => gateway.rpc('sync_user', { p_user_id: ids[i % ids.length] }, { timeoutMs: 1500 }),
-        ),
-      );
-      if (authSql) {
-        const sql = authSql;
-        results.set(
-          key('sqlhook', 'custom-access-token', c),
-          await callRate(c, opts.durationS, (i) =>
-            sql.begin(async (tx) => {
-              await tx.unsafe(`set local statement_timeout = '2000'`);
-              await tx.unsafe('select "public"."hook_custom_access_token"($1::jsonb)', [
-                sqlHookBodies[i % sqlHookBodies.length]!,
-              ]);
-            })),
-        );
+        if (authSql) {
+          const sql = authSql;
+          record(
+            key('sqlhook', 'custom-access-token', c),
+            await callRate(c, opts.durationS, (i) =>
+              sql.begin(async (tx) => {
+                await tx.unsafe(`set local statement_timeout = '2000'`);
+                await tx.unsafe('select "public"."hook_custom_access_token"($1::jsonb)', [
+                  sqlHookBodies[i % sqlHookBodies.length]!,
+                ]);
+              })),
+          );
+        }
       }
     }
   } finally {
@@ -231,9 +243,9 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
   for (const hook of HOOKS) {
     const rowsOut: (string | number)[][] = [];
     for (const c of opts.concurrency) {
-      const f = results.get(key('fn', hook, c))!;
-      const http = results.get(key('http', hook, c))!;
-      const dbc = results.get(key('db', 'sync_user', c))!;
+      const f = get(key('fn', hook, c))!;
+      const http = get(key('http', hook, c))!;
+      const dbc = get(key('db', 'sync_user', c))!;
       const lower = Math.min(http.rps, dbc.rps);
       rowsOut.push([
         c,
@@ -282,8 +294,8 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
     .map((c) =>
       [
         c,
-        results.get(key('sqlhook', 'custom-access-token', c)),
-        results.get(key('fn', 'custom-access-token', c))!,
+        get(key('sqlhook', 'custom-access-token', c)),
+        get(key('fn', 'custom-access-token', c))!,
       ] as const
     )
     .filter((r) => r[1] !== undefined);
@@ -321,9 +333,9 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
     tables,
     targets,
     notes: [
-      `${opts.durationS} s per measurement after ${
-        Math.min(1, opts.durationS)
-      } s of warm-up; requests spread over ` +
+      `Median of ${opts.rounds} round(s) of ${opts.durationS} s per measurement (after ` +
+      `${Math.min(1, opts.durationS)} s of warm-up), the function and its ceilings in turn; ` +
+      'requests spread over ' +
       `${opts.users} synced users, signed like Supabase Auth (scripts/lib/supabase-auth.ts), ` +
       'pre-signed before each run; autocannon with one request in flight per connection.',
       `The function: ${ENTRY} under Deno with DATABASE_URL (the direct gateway, pool of 3, ` +

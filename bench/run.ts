@@ -14,7 +14,7 @@ const USAGE = `npm run bench -- [signup] [resync] [hooks] [coldstart] [options]
 
   signup     --n 100000 (sign-ups)  --rounds 3  --commit-every 1  --metadata-update
   resync     --users 1000000  --small-users (users/10)  --sample 2000 (per-user loop)  --rounds 3
-  hooks      --duration 5 (s per run)  --concurrency 1,16,64  --hook-users 2000
+  hooks      --duration 3 (s per run)  --rounds 3  --concurrency 1,16,64  --hook-users 2000
   coldstart  --runs 7
   all        --out BENCHMARKS.md (or --no-write)
              --migrations-ref <git ref>: migrations of that commit, not the working tree's
@@ -110,9 +110,10 @@ for (const part of parts) {
       break;
     case 'hooks':
       result = await hooks({
-        durationS: seconds('duration', 5),
+        durationS: seconds('duration', 3),
         concurrency: (values.concurrency ?? '1,16,64').split(',').map(Number),
         users: int('hook-users', 2000),
+        rounds,
       }, command);
       break;
     case 'coldstart':
