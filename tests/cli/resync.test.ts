@@ -4,7 +4,7 @@
 // must follow the cursor over several requests.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../shared/app.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
@@ -12,6 +12,7 @@ import { createDirectGateway, postgresExecutor } from '../../shared/gateways/dir
 import type { Gateway } from '../../shared/gateway.ts';
 import { memoryLogger } from '../../shared/logger.ts';
 import { pgliteGateway, serve, type Serving } from '../../scripts/lib/server.ts';
+import { EXIT, main } from '../../scripts/resync.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 const TOKEN = 'cli-test-admin-token-5f0c2a9e71d4';
@@ -152,39 +153,48 @@ describe('npm run resync against a running function', () => {
     expect(again.code).toBe(0);
   });
 
-  it('a wrong token: a clear message, exit 3, and the token is not printed', async () => {
+  it('a wrong token (3), an unreachable URL (4), a wrong path (4): clear messages', async () => {
     const wrong = 'not-the-admin-token-0123456789';
-    const run = await resync(['--url', url, '--token', wrong]);
-    expect(run.code).toBe(3);
-    expect(run.stderr).toContain('The function refused the token (HTTP 401)');
-    expect(run.stdout).toBe('');
-    expect(run.stdout + run.stderr).not.toContain(wrong);
-  });
-
-  it('an unreachable URL: a clear message and exit 4', async () => {
     const port = await closedPort();
-    const run = await resync(['--url', `http://127.0.0.1:${port}/functions/v1/user-sync`], {
-      USER_SYNC_ADMIN_TOKEN: TOKEN,
-    });
-    expect(run.code).toBe(4);
-    expect(run.stderr).toContain(
-      `Cannot reach http://127.0.0.1:${port}/functions/v1/user-sync/resync: connection refused`,
-    );
-  });
-
-  it('a wrong path (404), no token, a bad batch size: clear messages, exit 4 and 2', async () => {
-    const [wrongPath, noToken, badBatch] = await Promise.all([
-      resync(['--url', `${url.replace('user-sync', 'user-synk')}`], {
+    const [wrongToken, unreachable, wrongPath] = await Promise.all([
+      resync(['--url', url, '--token', wrong]),
+      resync(['--url', `http://127.0.0.1:${port}/functions/v1/user-sync`], {
         USER_SYNC_ADMIN_TOKEN: TOKEN,
       }),
-      resync(['--url', url]),
-      resync(['--url', url, '--batch-size', '0'], { USER_SYNC_ADMIN_TOKEN: TOKEN }),
+      resync(['--url', url.replace('user-sync', 'user-synk')], { USER_SYNC_ADMIN_TOKEN: TOKEN }),
     ]);
+    expect(wrongToken.code).toBe(3);
+    expect(wrongToken.stderr).toContain('The function refused the token (HTTP 401)');
+    expect(wrongToken.stdout).toBe('');
+    expect(wrongToken.stdout + wrongToken.stderr).not.toContain(wrong);
+
+    expect(unreachable.code).toBe(4);
+    expect(unreachable.stderr).toContain(
+      `Cannot reach http://127.0.0.1:${port}/functions/v1/user-sync/resync: connection refused`,
+    );
+
     expect(wrongPath.code).toBe(4);
     expect(wrongPath.stderr).toContain('(HTTP 404)');
-    expect(noToken.code).toBe(2);
-    expect(noToken.stderr).toContain('No token: set USER_SYNC_ADMIN_TOKEN or pass --token.');
-    expect(badBatch.code).toBe(2);
-    expect(badBatch.stderr).toContain('--batch-size must be a whole number from 1 to 50000.');
+  });
+
+  it('bad usage exits 2 before any request (in-process)', async () => {
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...a) =>
+      void errors.push(a.join(' '))
+    );
+    try {
+      expect(await main(['--url', url], {})).toBe(EXIT.usage);
+      expect(await main(['--url', url, '--batch-size', '0'], { USER_SYNC_ADMIN_TOKEN: TOKEN }))
+        .toBe(EXIT.usage);
+      expect(await main(['--url', 'ftp://example.com'], { USER_SYNC_ADMIN_TOKEN: TOKEN }))
+        .toBe(EXIT.usage);
+      expect(await main(['--nope'], {})).toBe(EXIT.usage);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('No token: set USER_SYNC_ADMIN_TOKEN or pass --token.');
+    expect(errors.join('\n')).toContain('--batch-size must be a whole number from 1 to 50000.');
+    expect(errors.join('\n')).toContain('The URL must start with http:// or https://.');
+    expect(errors.join('\n')).toContain("Unknown option '--nope'");
   });
 });
