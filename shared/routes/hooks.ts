@@ -137,7 +137,7 @@ export function hookRoutes(deps: AppDeps) {
         gateway,
         clock,
         'sync_user',
-        { p_user_id: user.id },
+        { p_user_id: user.id, p_source: 'hook:after-user-created' },
         AFTER_USER_CREATED_RETRY,
       );
       c.set('outcome', result.action === 'failed' ? 'deferred' : 'synced');
@@ -162,7 +162,7 @@ export function hookRoutes(deps: AppDeps) {
         gateway,
         clock,
         'sync_user',
-        { p_user_id: input.user_id },
+        { p_user_id: input.user_id, p_source: 'hook:custom-access-token' },
         CUSTOM_ACCESS_TOKEN_RETRY,
       );
       if (typeof result.role === 'string') {

@@ -54,7 +54,10 @@ export function webhookRoutes({ config, gateway }: AppDeps) {
     }
     c.set('userId', id.data);
     try {
-      const result = await gateway.rpc<SyncResult>('sync_user', { p_user_id: id.data }, {
+      const result = await gateway.rpc<SyncResult>('sync_user', {
+        p_user_id: id.data,
+        p_source: 'webhook',
+      }, {
         timeoutMs: 10_000,
       });
       c.set('outcome', result.action === 'failed' ? 'failed' : 'synced');

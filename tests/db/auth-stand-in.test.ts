@@ -328,7 +328,7 @@ describe('roles', () => {
     );
   });
 
-  it('supabase_auth_admin resolves unqualified names in auth and has nothing in public', async () => {
+  it('supabase_auth_admin resolves unqualified names in auth and has no rights on public objects', async () => {
     const [where] = await db.asAuthAdmin((tx) =>
       tx.query<{ user: string; path: string; users: string }>(
         `select current_user as user, current_setting('search_path') as path,
@@ -340,8 +340,11 @@ describe('roles', () => {
 
     await db.exec(`create table if not exists public.stand_in_probe (id int);
                    create or replace function public.stand_in_probe_fn() returns int
-                     language sql as 'select 1';`);
-    // No USAGE on schema public: the classic "Database error saving new user".
+                     language sql as 'select 1';
+                   revoke execute on function public.stand_in_probe_fn() from public;`);
+    // The Postgres-function hooks' migration grants it USAGE on schema public (spec §1.10), and
+    // nothing else: a table or a function that was not granted to it stays out of reach (the
+    // classic "Database error saving new user" when a trigger forgets this).
     expect(await sqlState(db.asAuthAdmin((tx) => tx.query('select * from public.stand_in_probe'))))
       .toBe('42501');
     expect(await sqlState(db.asAuthAdmin((tx) => tx.query('select public.stand_in_probe_fn()'))))

@@ -80,6 +80,8 @@ describe('scripts/lib/migrations.ts', () => {
     expect(migrations.map((m) => m.file)).toEqual([
       '20261124000000_user_sync_tables.sql',
       '20261124000100_user_sync_functions.sql',
+      '20261125000100_user_sync_fast_path_and_audit.sql',
+      '20261125000200_pg_function_hooks.sql',
     ]);
     const result = await migrate(fresh.executor);
     expect(result.standIn).toBe(true);
@@ -197,7 +199,7 @@ describe('npm run db:migrate', () => {
         cwd: ROOT,
         env: { ...process.env, DATABASE_URL: fresh.url },
       });
-      expect(stdout.trim()).toBe('nothing to apply (2 migrations already applied)');
+      expect(stdout.trim()).toBe('nothing to apply (4 migrations already applied)');
     },
   );
 });

@@ -350,7 +350,9 @@ describe('catalog checks', () => {
         order by 1`,
     );
     expect(rows).toEqual([
+      { table: 'public.user_sync_audit', rls: true },
       { table: 'public.users', rls: true },
+      { table: 'user_sync.audit_settings', rls: true },
       { table: 'user_sync.roles', rls: true },
       { table: 'user_sync.sync_failures', rls: true },
     ]);
@@ -364,11 +366,16 @@ describe('catalog checks', () => {
         order by 1`,
     );
     expect(rows.map((r) => r.fn)).toEqual([
+      'public.hook_before_user_created',
+      'public.hook_custom_access_token',
       'public.resync_users',
       'public.sync_my_user',
       'public.sync_user',
       'user_sync.apply',
+      'user_sync.apply_one',
+      'user_sync.delete_orphans',
       'user_sync.on_auth_user_change',
+      'user_sync.prune_audit',
       'user_sync.record_failure',
       'user_sync.resync_range',
       'user_sync.sync_one',

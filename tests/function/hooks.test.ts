@@ -250,7 +250,10 @@ describe('POST /hooks/after-user-created', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({});
     expect(gateway.calls).toHaveLength(1);
-    expect(gateway.calls[0]).toMatchObject({ fn: 'sync_user', args: { p_user_id: USER_ID } });
+    expect(gateway.calls[0]).toMatchObject({
+      fn: 'sync_user',
+      args: { p_user_id: USER_ID, p_source: 'hook:after-user-created' },
+    });
     expect(gateway.calls[0]!.options!.timeoutMs).toBeLessThanOrEqual(1500);
     expect(logger.entries.at(-1)).toMatchObject({
       event: 'request',
@@ -337,7 +340,10 @@ describe('POST /hooks/custom-access-token', () => {
     ) {
       expect(out.claims).toHaveProperty(required);
     }
-    expect(gateway.calls[0]).toMatchObject({ fn: 'sync_user', args: { p_user_id: USER_ID } });
+    expect(gateway.calls[0]).toMatchObject({
+      fn: 'sync_user',
+      args: { p_user_id: USER_ID, p_source: 'hook:custom-access-token' },
+    });
   });
 
   it('keeps claims it does not know, and aud as an array', async () => {

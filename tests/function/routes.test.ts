@@ -70,6 +70,7 @@ describe('POST /webhooks/auth-users', () => {
       expect(await res.json()).toEqual({ user_id: USER_ID, action: 'updated', role: 'client' });
       expect(gateway.calls.map((c) => [c.fn, c.args])).toEqual([['sync_user', {
         p_user_id: USER_ID,
+        p_source: 'webhook',
       }]]);
     }
   });
