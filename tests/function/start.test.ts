@@ -80,4 +80,11 @@ describe('npm start (embedded PGlite, no secrets set)', () => {
     const outside = await fetch(base.replace('/functions/v1', ''));
     expect(outside.status).toBe(404);
   });
+
+  it('prints the next commands: the resync CLI against this server, and the demo', () => {
+    expect(output).toContain(
+      `USER_SYNC_ADMIN_TOKEN=<the token above> npm run resync -- --url ${base} --dry-run`,
+    );
+    expect(output).toContain('npm run demo');
+  });
 });
