@@ -60,6 +60,9 @@ create index user_sync_audit_user_id on public.user_sync_audit (user_id);
 
 alter table public.user_sync_audit enable row level security;
 revoke all on table public.user_sync_audit from public, anon, authenticated, service_role;
+-- Supabase's default privileges grant every new sequence in public to the API roles, which
+-- would let anon setval() the audit ids.
+revoke all on sequence public.user_sync_audit_id_seq from public, anon, authenticated, service_role;
 -- Readable through the API by the service role only (it bypasses RLS); written only by the
 -- sync functions (owned by the migration role); nobody else may update or delete it.
 grant select on table public.user_sync_audit to service_role;
@@ -710,4 +713,7 @@ revoke all on function user_sync.apply(uuid, uuid, boolean, text) from public, a
 revoke all on function user_sync.apply_one(uuid, boolean, text) from public, anon, authenticated, service_role;
 revoke all on function user_sync.delete_orphans(uuid[], text) from public, anon, authenticated, service_role;
 revoke all on function public.sync_user(uuid, text) from public, anon, authenticated;
+-- sync_my_user is for a signed-in user; Supabase's default privileges also gave it to the
+-- service role, which has no user id to sync.
+revoke all on function public.sync_my_user() from service_role;
 grant execute on function public.sync_user(uuid, text) to service_role;
