@@ -50,24 +50,22 @@ const TABLES: Record<string, Partial<Record<Role, { [P in TablePriv]?: true | st
   'user_sync.audit_settings': {},
 };
 
-/** Sequences: nobody but the service role may read or move one through the API. */
+/** Sequences: no API role may read or move one (the audit ids are written by the sync only). */
 const SEQUENCES: Record<string, Role[]> = {
-  'public.user_sync_audit_id_seq': ['service_role'],
+  'public.user_sync_audit_id_seq': [],
 };
 
 /** Who may execute each function (the owner, the migration role, always may). */
 const FUNCTIONS: Record<string, Role[]> = {
-  'public.sync_user(uuid)': ['service_role'],
   'public.sync_user(uuid,text)': ['service_role'],
   'public.resync_users(boolean,uuid[],integer,uuid)': ['service_role'],
-  // Supabase's default privileges give the service role every new function in public; it may
-  // sync "itself" (it has no user id, so the call raises 42501 with a sentence).
-  'public.sync_my_user()': ['authenticated', 'service_role'],
+  // For a signed-in user only (Supabase's default privileges also gave it to the service role,
+  // which migration 3 takes back: it has no user id to sync).
+  'public.sync_my_user()': ['authenticated'],
   'public.hook_custom_access_token(jsonb)': ['supabase_auth_admin'],
   'public.hook_before_user_created(jsonb)': ['supabase_auth_admin'],
   'user_sync.user_plan(uuid,uuid)': [],
   'user_sync.user_plan_one(uuid)': [],
-  'user_sync.apply(uuid,uuid,boolean)': [],
   'user_sync.apply(uuid,uuid,boolean,text)': [],
   'user_sync.apply_one(uuid,boolean,text)': [],
   'user_sync.record_failure(uuid,text,text,text)': [],
@@ -251,16 +249,10 @@ for (const role of ROLES) {
       });
     }
 
-    // KNOWN BUG (reported, SQL): Supabase's default privileges grant anon and authenticated
-    // every new sequence in public, and the audit migration does not revoke them on
-    // public.user_sync_audit_id_seq: anon can setval() it to its maximum, after which every
-    // audited sync fails (and so does recording the failure). When the migration revokes
-    // them, these two fail: make them plain tests.
-    const knownBug = role === 'anon' || role === 'authenticated';
-    (knownBug ? it.fails : it)(
-      `${
-        knownBug ? 'KNOWN BUG: ' : ''
-      }${role}: sequences in public and user_sync cannot be read or moved unless expected`,
+    // Supabase's default privileges grant the API roles every new sequence in public: anon
+    // could setval() the audit ids to their maximum, after which every audited sync fails.
+    it(
+      `${role}: sequences in public and user_sync cannot be read or moved unless expected`,
       async (ctx) => {
         if (sequences.length === 0) return ctx.skip();
         const statements = sequences.flatMap((s) => [
