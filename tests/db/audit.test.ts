@@ -327,10 +327,10 @@ describe('the audit trail', () => {
         where id = (select min(id) from public.user_sync_audit where user_id = $1)`,
       [user.id],
     );
-    const [{ pruned }] = await db.query<{ pruned: string }>(
+    const [pruned] = await db.query<{ pruned: string }>(
       `select user_sync.prune_audit('90 days') as pruned`,
     );
-    expect(Number(pruned)).toBeGreaterThanOrEqual(1);
+    expect(Number(pruned?.pruned)).toBeGreaterThanOrEqual(1);
     expect((await trail(user.id)).map((r) => r.changed_columns)).toEqual([['email_confirmed_at']]);
     expect(await sqlState(db.query(`select user_sync.prune_audit('-1 day')`))).toBe('22023');
     expect(await sqlState(db.query('select user_sync.prune_audit(null)'))).toBe('22023');
