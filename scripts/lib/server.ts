@@ -73,8 +73,12 @@ function toRequest(req: IncomingMessage, port: number): Request | null {
   });
 }
 
-async function send(res: ServerResponse, response: Response): Promise<void> {
-  res.writeHead(response.status, [...response.headers.entries()].flat());
+async function send(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
+  const headers = [...response.headers.entries()].flat();
+  // Answered before the whole body was read (413, 401, 404, 405): the unread rest would be
+  // taken for the next request on this connection, so end the connection instead.
+  if (!req.complete) headers.push('connection', 'close');
+  res.writeHead(response.status, headers);
   if (response.body) {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       res.write(chunk);
@@ -97,12 +101,21 @@ export interface Serving {
 export function serve(app: FetchApp, port: number): Promise<Serving> {
   let bound = port;
   const server = createServer((req, res) => {
-    const request = toRequest(req, bound);
-    const respond = request ? app.fetch(request) : Response.json(
-      { error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } },
-      { status: 404 },
-    );
-    Promise.resolve(respond).then((r) => send(res, r)).catch((err) => {
+    let respond: Response | Promise<Response>;
+    try {
+      const request = toRequest(req, bound);
+      respond = request ? app.fetch(request) : Response.json(
+        { error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } },
+        { status: 404 },
+      );
+    } catch {
+      // The Fetch API refuses some methods outright (TRACE, TRACK, CONNECT).
+      respond = Response.json(
+        { error: { code: 'method_not_allowed', message: `Method ${req.method} is not allowed.` } },
+        { status: 405 },
+      );
+    }
+    Promise.resolve(respond).then((r) => send(req, res, r)).catch((err) => {
       console.error(
         JSON.stringify({ level: 'error', event: 'server_error', error: String(err?.name) }),
       );
