@@ -16,12 +16,15 @@ const RUN = `${Date.now().toString(36)}_${process.pid}`;
 let counter = 0;
 
 let migrationsDir: string | undefined;
+let migrationsRef: string | undefined;
 
 /**
  * Take the migrations from a git commit (`--migrations-ref HEAD`) instead of the working tree,
  * where others may be half-way through a new file. Exported to a temporary folder.
  */
-export function useMigrationsFrom(ref: string): string[] {
+export function useMigrationsFrom(name: string): string[] {
+  // Resolved once: others may commit while the benchmark runs.
+  const ref = execFileSync('git', ['rev-parse', '--short', name], { encoding: 'utf8' }).trim();
   const files = execFileSync('git', ['ls-tree', '--name-only', ref, 'supabase/migrations/'], {
     encoding: 'utf8',
   }).split('\n').filter((f) => f.endsWith('.sql'));
@@ -34,6 +37,7 @@ export function useMigrationsFrom(ref: string): string[] {
   }
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   migrationsDir = dir;
+  migrationsRef = `${name} = ${ref}`;
   return files;
 }
 
@@ -158,8 +162,8 @@ export async function features(sql: Sql): Promise<Features> {
 
 /** A note naming the migrations a measurement ran on (they change while others work). */
 export function migrationsNote(f: Features): string {
-  const from = migrationsDir ? 'a git commit (--migrations-ref)' : 'the working tree';
-  return `Migrations (from ${from}): ${f.migrations.join(', ')}.`;
+  const from = migrationsRef ? `git ${migrationsRef}` : 'the working tree';
+  return `Migrations (${from}): ${f.migrations.join(', ')}.`;
 }
 
 export interface Scratch {

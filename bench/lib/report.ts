@@ -128,13 +128,14 @@ export function machine(pgVersion: string): string[] {
   ];
 }
 
-const PARTS = ['signup', 'resync', 'hooks', 'coldstart'];
+// `analysis` is written by hand (why a target is missed) and kept as it is by every run.
+const PARTS = ['signup', 'resync', 'hooks', 'coldstart', 'analysis'];
 const begin = (part: string) => `<!-- bench:${part} -->`;
 const end = (part: string) => `<!-- /bench:${part} -->`;
 
 /**
  * Writes BENCHMARKS.md: the header (machine) afresh, the sections of the parts just run, and
- * the sections of parts not run this time kept as they were (each says when it ran).
+ * the sections of parts not run this time, and the hand-written analysis, kept as they were.
  */
 export async function writeReport(file: string, header: string[], results: PartResult[]) {
   let old = '';
