@@ -1,0 +1,104 @@
+// The deployed entry (supabase/functions/user-sync/index.ts) in its own Deno process, as the
+// edge runtime runs it: Deno.serve, the direct gateway on DATABASE_URL, one JSON log line per
+// request on stdout. Its own process, so that a crash of the function (an uncaught exception in
+// the driver, say) shows as the process ending, not as an error inside the test runner.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const ENTRY = 'supabase/functions/user-sync/index.ts';
+const CONFIG = 'supabase/functions/user-sync/deno.json';
+const DENO = 'node_modules/.bin/deno';
+
+export interface FunctionProcess {
+  /** http://127.0.0.1:<port>/user-sync */
+  readonly base: string;
+  readonly pid: number;
+  /** The JSON log lines written so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Non-JSON output (stack traces, warnings). */
+  readonly other: string[];
+  /** null while running. */
+  exitCode(): number | null;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startFunction(env: Record<string, string>): Promise<FunctionProcess> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(DENO, [
+    'run',
+    '--allow-net',
+    '--allow-env',
+    '--allow-read',
+    '--config',
+    CONFIG,
+    ENTRY,
+  ], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DENO_DIR: process.env.DENO_DIR,
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const other: string[] = [];
+  let exit: number | null = null;
+  child.once('exit', (code, signal) => (exit = code ?? (signal ? 128 : 1)));
+  const lines = (stream: NodeJS.ReadableStream) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop() ?? '';
+      for (const line of parts) {
+        if (line.startsWith('{')) {
+          try {
+            logs.push(JSON.parse(line));
+            continue;
+          } catch { /* not a log line */ }
+        }
+        if (line.trim()) other.push(line);
+      }
+    });
+  };
+  lines(child.stdout!);
+  lines(child.stderr!);
+  await new Promise<void>((resolve, reject) => {
+    const started = Date.now();
+    const check = () => {
+      if (other.some((l) => l.includes('Listening on'))) return resolve();
+      if (exit !== null) return reject(new Error(`deno exited with ${exit}:\n${other.join('\n')}`));
+      if (Date.now() - started > 60_000) return reject(new Error('deno did not start'));
+      setTimeout(check, 50);
+    };
+    check();
+  });
+  return {
+    base: `http://127.0.0.1:${port}/user-sync`,
+    pid: child.pid!,
+    logs,
+    other,
+    exitCode: () => exit,
+    async stop() {
+      if (exit !== null) return;
+      const ended = new Promise((r) => child.once('exit', r));
+      process.kill(-child.pid!, 'SIGTERM');
+      await ended;
+    },
+  };
+}
