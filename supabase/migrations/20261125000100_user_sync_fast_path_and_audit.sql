@@ -521,7 +521,12 @@ declare
   v_deleted integer := 0;
   v_action text;
   v_sqlstate text;
+  v_seen record;
 begin
+  -- The user's failure record as it is before the sync: only this one may be drained (one
+  -- recorded by a concurrent sync after this one read the user must stay).
+  select f.attempts, f.last_failed_at into v_seen
+  from user_sync.sync_failures f where f.user_id = p_user_id;
   -- Every count null until apply_one() returns: when it raises, the report below still reads
   -- these fields (an unassigned record would raise there, outside the handler).
   select null::integer as auth_users, null::integer as app_users, null::integer as missing,
@@ -544,8 +549,11 @@ begin
         else 'unchanged'
       end;
     end if;
-    if not p_dry_run then
-      delete from user_sync.sync_failures where user_id = p_user_id;
+    if not p_dry_run and v_seen.attempts is not null then
+      delete from user_sync.sync_failures f
+      where f.user_id = p_user_id
+        and f.attempts = v_seen.attempts
+        and f.last_failed_at = v_seen.last_failed_at;
     end if;
   exception when others then
     v_sqlstate := sqlstate;
@@ -646,7 +654,16 @@ declare
   v_id uuid;
   v_orphans uuid[];
   v_deleted integer := 0;
+  v_seen jsonb;
 begin
+  -- The failures of the range as they are before the sync. Only these may be drained below:
+  -- each statement reads a new snapshot, so a failure committed while the sync runs (by a
+  -- sign-up the sync never saw) must stay on record.
+  select coalesce(jsonb_agg(jsonb_build_array(f.user_id, f.attempts, f.last_failed_at)), '[]')
+  into v_seen
+  from user_sync.sync_failures f
+  where (p_after is null or f.user_id > p_after) and f.user_id <= p_until;
+
   if p_first is not null then
     begin
       v_counts := user_sync.apply(p_first, p_last, p_dry_run, 'resync');
@@ -688,10 +705,14 @@ begin
     v_deleted := user_sync.delete_orphans(v_orphans, 'resync');
   end if;
 
-  -- Drain the failures of the range: each user in it is now synced, gone, or re-recorded.
-  if not p_dry_run then
+  -- Drain the failures of the range seen before the sync, unless they failed again meanwhile:
+  -- each such user is now synced, gone, or re-recorded.
+  if not p_dry_run and v_seen <> '[]' then
     delete from user_sync.sync_failures f
-    where (p_after is null or f.user_id > p_after) and f.user_id <= p_until
+    using jsonb_array_elements(v_seen) seen
+    where f.user_id = (seen ->> 0)::uuid
+      and f.attempts = (seen ->> 1)::integer
+      and f.last_failed_at = (seen ->> 2)::timestamptz
       and not (f.user_id = any (v_failed));
   end if;
 

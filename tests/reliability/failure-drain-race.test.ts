@@ -1,10 +1,10 @@
-// A failure record lost to a race (found while building the load-and-fault suite; SQL bug,
-// reported, not fixed here: migrations are not edited after they land).
+// A failure record must not be lost to a race (found while building the load-and-fault suite).
 //
 // resync_range (and sync_one) first sync with user_sync.apply, then drain user_sync.sync_failures
 // in a later statement. Under READ COMMITTED each statement takes a new snapshot, so a failure
-// recorded by a sign-up that commits between the two is deleted although the sync never saw that
-// user: the user has no app row and no failure record, and the report says failures_pending 0.
+// recorded by a sign-up that commits between the two was deleted although the sync never saw
+// that user (no app row, no failure record, failures_pending 0). The drain now removes only the
+// records it saw before the sync, unchanged.
 // A row lock held by anyone on a row the resync must update (a user editing their profile)
 // stretches the window from microseconds to as long as the lock is held; this test uses one.
 //
@@ -39,8 +39,8 @@ function gate() {
 }
 
 describe.skipIf(!SERVER)('a failure recorded while a resync runs (server only)', () => {
-  it.fails(
-    'KNOWN BUG: is drained by the resync that never saw the user (expected: kept)',
+  it(
+    'is kept: the resync that never saw the user does not drain it',
     async () => {
       const a = crypto.randomUUID(); // a user whose app row the resync must update
       const u = crypto.randomUUID(); // a user whose sync fails while the resync runs
