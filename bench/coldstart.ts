@@ -5,14 +5,15 @@ import { execFile } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { createScratch } from './lib/db.ts';
-import { CONFIG, DENO, ENTRY, startDeno } from './lib/deno.ts';
+import { codeRoot } from './lib/db.ts';
+import { benchScript, CONFIG, DENO, ENTRY, startDeno } from './lib/deno.ts';
 import { fmt, median, ms, type PartResult, ratio } from './lib/report.ts';
 
 export interface ColdstartOptions {
   runs: number;
 }
 
-const MINIMAL = 'bench/deno/minimal-hono.ts';
+const MINIMAL = benchScript('minimal-hono.ts');
 
 interface Graph {
   modules: number;
@@ -30,12 +31,17 @@ async function graph(script: string): Promise<Graph> {
   const run = promisify(execFile);
   const env = { ...process.env, NO_COLOR: '1' };
   const out = `/tmp/usync-bench-${process.pid}-${script.replace(/\W/g, '_')}.js`;
-  const bundled = await run(DENO, ['bundle', '--config', CONFIG, script, '-o', out], { env });
+  const cwd = codeRoot();
+  const bundled = await run(DENO, ['bundle', '--config', CONFIG, script, '-o', out], { env, cwd });
   const modules = Number(/Bundled (\d+) modules/.exec(bundled.stderr + bundled.stdout)?.[1]);
   const { size } = await stat(out);
   await rm(out, { force: true });
   const info = JSON.parse(
-    (await run(DENO, ['info', '--json', '--config', CONFIG, script], { env, maxBuffer: 2 ** 26 }))
+    (await run(DENO, ['info', '--json', '--config', CONFIG, script], {
+      env,
+      cwd,
+      maxBuffer: 2 ** 26,
+    }))
       .stdout,
   ) as { modules: { specifier: string; size?: number }[] };
   const local = info.modules.filter((m) => !m.specifier.includes('/node_modules/'));

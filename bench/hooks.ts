@@ -4,7 +4,8 @@
 
 import autocannon, { type AutocannonRequest } from 'autocannon';
 import type { Sql } from 'postgres';
-import { createDirectGateway, postgresExecutor } from '../shared/gateways/direct.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   afterUserCreatedBody,
   type AuthUserRow,
@@ -13,8 +14,15 @@ import {
   hookHeaders,
   newHookSecret,
 } from '../scripts/lib/supabase-auth.ts';
-import { benchSql, connect, createScratch, migrationsNote, withDatabase } from './lib/db.ts';
-import { type DenoProcess, ENTRY, startDeno } from './lib/deno.ts';
+import {
+  benchSql,
+  codeRoot,
+  connect,
+  createScratch,
+  migrationsNote,
+  withDatabase,
+} from './lib/db.ts';
+import { benchScript, type DenoProcess, ENTRY, startDeno } from './lib/deno.ts';
 import {
   fmt,
   median,
@@ -126,7 +134,11 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
   const secret = newHookSecret();
   const procs: DenoProcess[] = [];
   let authSql: Sql | undefined;
-  const gateway = createDirectGateway(postgresExecutor(db.url));
+  // The function's own gateway code, from the code measured (the working tree or --ref).
+  const direct: typeof import('../shared/gateways/direct.ts') = await import(
+    pathToFileURL(join(codeRoot(), 'shared/gateways/direct.ts')).href
+  );
+  const gateway = direct.createDirectGateway(direct.postgresExecutor(db.url));
   const results = new Map<string, Rate[]>();
   const record = (k: string, r: Rate) => results.set(k, [...(results.get(k) ?? []), r]);
   /** The median of the rounds (errors summed); undefined when never measured. */
@@ -156,7 +168,7 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
       AUTH_HOOK_SECRET: secret,
     }, '/user-sync/health');
     procs.push(fn);
-    const bare = await startDeno('bench/deno/bare-server.ts', {}, '/health');
+    const bare = await startDeno(benchScript('bare-server.ts'), {}, '/health');
     procs.push(bare);
 
     // The answer is right before it is fast.

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { coldstart } from './coldstart.ts';
 import { hooks } from './hooks.ts';
-import { connect, databaseUrl, useMigrationsFrom } from './lib/db.ts';
+import { connect, databaseUrl, useCommit } from './lib/db.ts';
 import { machine, met, type PartResult, printPart, writeReport } from './lib/report.ts';
 import { resync } from './resync.ts';
 import { signup } from './signup.ts';
@@ -17,7 +17,8 @@ const USAGE = `npm run bench -- [signup] [resync] [hooks] [coldstart] [options]
   hooks      --duration 3 (s per run)  --rounds 3  --concurrency 1,16,64  --hook-users 2000
   coldstart  --runs 7
   all        --out BENCHMARKS.md (or --no-write)
-             --migrations-ref <git ref>: migrations of that commit, not the working tree's
+             --ref <git ref>: measure that commit (migrations, shared/, the function), not
+             the working tree, where others may be mid-change
 
 Needs DATABASE_URL (a PostgreSQL server; scratch databases are created and dropped).`;
 
@@ -36,7 +37,7 @@ const { values, positionals } = parseArgs({
     concurrency: { type: 'string' },
     runs: { type: 'string' },
     out: { type: 'string' },
-    'migrations-ref': { type: 'string' },
+    ref: { type: 'string' },
     'no-write': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -79,50 +80,13 @@ const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().rep
 const rounds = int('rounds', 3);
 const users = int('users', 1_000_000);
 
-if (values['migrations-ref']) useMigrationsFrom(values['migrations-ref']);
+if (values.ref) useCommit(values.ref);
 
 const pg = connect(databaseUrl());
 const [{ version }] = [...(await pg<{ version: string }[]>`select version()`)] as [
   { version: string },
 ];
 await pg.end();
-
-const results: PartResult[] = [];
-for (const part of parts) {
-  console.error(`\n== ${part}`);
-  let result: PartResult;
-  switch (part) {
-    case 'signup':
-      result = await signup({
-        n: int('n', 100_000),
-        rounds,
-        commitEvery: int('commit-every', 1),
-        metadataUpdate: values['metadata-update'] ?? false,
-      }, command);
-      break;
-    case 'resync':
-      result = await resync({
-        users,
-        smallUsers: int('small-users', Math.max(1, Math.round(users / 10))),
-        sample: int('sample', 2000),
-        rounds,
-      }, command);
-      break;
-    case 'hooks':
-      result = await hooks({
-        durationS: seconds('duration', 3),
-        concurrency: (values.concurrency ?? '1,16,64').split(',').map(Number),
-        users: int('hook-users', 2000),
-        rounds,
-      }, command);
-      break;
-    case 'coldstart':
-      result = await coldstart({ runs: int('runs', 7) }, command);
-      break;
-  }
-  printPart(result);
-  results.push(result);
-}
 
 const header = [
   '# Benchmarks',
@@ -133,13 +97,61 @@ const header = [
   '',
   ...machine(String(version).replace(/ on .*/, '')).map((l) => `- ${l}`),
 ];
-if (!values['no-write']) {
-  const out = values.out ?? 'BENCHMARKS.md';
-  await writeReport(out, header, results);
-  console.error(`\nwrote ${out}`);
+
+async function runPart(part: (typeof ALL)[number]): Promise<PartResult> {
+  switch (part) {
+    case 'signup':
+      return await signup({
+        n: int('n', 100_000),
+        rounds,
+        commitEvery: int('commit-every', 1),
+        metadataUpdate: values['metadata-update'] ?? false,
+      }, command);
+    case 'resync':
+      return await resync({
+        users,
+        smallUsers: int('small-users', Math.max(1, Math.round(users / 10))),
+        sample: int('sample', 2000),
+        rounds,
+      }, command);
+    case 'hooks':
+      return await hooks({
+        durationS: seconds('duration', 3),
+        concurrency: (values.concurrency ?? '1,16,64').split(',').map(Number),
+        users: int('hook-users', 2000),
+        rounds,
+      }, command);
+    case 'coldstart':
+      return await coldstart({ runs: int('runs', 7) }, command);
+  }
+}
+
+// Each part is written as soon as it ends, and a part that fails does not stop the others.
+const results: PartResult[] = [];
+const failed: string[] = [];
+for (const part of parts) {
+  console.error(`\n== ${part}`);
+  try {
+    const result = await runPart(part);
+    printPart(result);
+    results.push(result);
+  } catch (error) {
+    console.error(`${part} failed:`, error);
+    failed.push(part);
+    continue;
+  }
+  if (!values['no-write']) {
+    const out = values.out ?? 'BENCHMARKS.md';
+    await writeReport(out, header, results);
+    console.error(`wrote ${out}`);
+  }
 }
 const missed = results.flatMap((r) => r.targets.filter((t) => !met(t)));
 console.error(
   `\n${results.reduce((n, r) => n + r.targets.length, 0) - missed.length} targets met, ` +
     `${missed.length} missed${missed.length ? `: ${missed.map((t) => t.name).join('; ')}` : ''}`,
 );
+if (failed.length) {
+  console.error(`failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}

@@ -3,10 +3,10 @@
 // starts from the same state, and all dropped at the end.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import type { Sql } from 'postgres';
 import { applyRoles, migrate, postgresExecutor } from '../../scripts/lib/migrations.ts';
@@ -15,30 +15,29 @@ const PREFIX = 'usync_bench_';
 const RUN = `${Date.now().toString(36)}_${process.pid}`;
 let counter = 0;
 
-let migrationsDir: string | undefined;
-let migrationsRef: string | undefined;
+let exported: { root: string; ref: string } | undefined;
 
 /**
- * Take the migrations from a git commit (`--migrations-ref HEAD`) instead of the working tree,
- * where others may be half-way through a new file. Exported to a temporary folder.
+ * Measure a git commit (`--ref HEAD`) instead of the working tree, where others may be half-way
+ * through a change: its migrations, shared/ and supabase/functions/ are exported to a temporary
+ * folder (with a link to node_modules), and everything the benchmark runs comes from there.
  */
-export function useMigrationsFrom(name: string): string[] {
+export function useCommit(name: string): void {
   // Resolved once: others may commit while the benchmark runs.
   const ref = execFileSync('git', ['rev-parse', '--short', name], { encoding: 'utf8' }).trim();
-  const files = execFileSync('git', ['ls-tree', '--name-only', ref, 'supabase/migrations/'], {
-    encoding: 'utf8',
-  }).split('\n').filter((f) => f.endsWith('.sql'));
-  const dir = mkdtempSync(join(tmpdir(), 'usync-bench-migrations-'));
-  for (const file of files) {
-    writeFileSync(
-      join(dir, file.split('/').pop()!),
-      execFileSync('git', ['show', `${ref}:${file}`], { maxBuffer: 2 ** 26 }),
-    );
-  }
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  migrationsDir = dir;
-  migrationsRef = `${name} = ${ref}`;
-  return files;
+  const root = mkdtempSync(join(tmpdir(), 'usync-bench-code-'));
+  execFileSync('sh', [
+    '-c',
+    `git archive ${ref} supabase/migrations supabase/functions shared | tar -x -C "${root}"`,
+  ]);
+  symlinkSync(resolve('node_modules'), join(root, 'node_modules'));
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  exported = { root, ref: `${name} = ${ref}` };
+}
+
+/** Where the measured code lives: the exported commit, or the working tree. */
+export function codeRoot(): string {
+  return exported?.root ?? process.cwd();
 }
 
 export function databaseUrl(): string {
@@ -162,7 +161,7 @@ export async function features(sql: Sql): Promise<Features> {
 
 /** A note naming the migrations a measurement ran on (they change while others work). */
 export function migrationsNote(f: Features): string {
-  const from = migrationsRef ? `git ${migrationsRef}` : 'the working tree';
+  const from = exported ? `git ${exported.ref}` : 'the working tree';
   return `Migrations (${from}): ${f.migrations.join(', ')}.`;
 }
 
@@ -201,7 +200,10 @@ export async function createScratch(extra: string[] = []): Promise<Scratch> {
   const tpl = connect(url);
   let found: Features;
   try {
-    await migrate(postgresExecutor(tpl), { roles: false, dir: migrationsDir });
+    await migrate(postgresExecutor(tpl), {
+      roles: false,
+      dir: exported && join(exported.root, 'supabase/migrations'),
+    });
     await tpl.unsafe(SEED_TRIGGER_FUNCTION);
     for (const statement of extra) await tpl.unsafe(statement);
     found = await features(tpl);

@@ -4,8 +4,10 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { codeRoot } from './db.ts';
 
-export const DENO = 'node_modules/.bin/deno';
+export const DENO = resolve('node_modules/.bin/deno');
 export const ENTRY = 'supabase/functions/user-sync/index.ts';
 export const CONFIG = 'supabase/functions/user-sync/deno.json';
 
@@ -32,8 +34,11 @@ export interface DenoProcess {
   stop(): Promise<void>;
 }
 
+/** A script of bench/deno/, by absolute path (Deno runs in codeRoot()). */
+export const benchScript = (name: string) => resolve('bench/deno', name);
+
 /**
- * Spawns `deno run` on a script with the function's config and waits, polling every 2 ms,
+ * Spawns `deno run` on a script (relative to codeRoot()) with the function's config and waits, polling every 2 ms,
  * for the first 200 on `readyPath`.
  */
 export async function startDeno(
@@ -59,6 +64,7 @@ export async function startDeno(
       PORT: String(port),
       ...env,
     },
+    cwd: codeRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
