@@ -4,6 +4,7 @@
 // the driver, say) shows as the process ending, not as an error inside the test runner.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const ENTRY = 'supabase/functions/user-sync/index.ts';
@@ -34,7 +35,38 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Marks the processes this helper starts, with the test process that owns them. */
+const OWNER = 'USYNC_FUNCTION_OWNER';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Function processes left by killed test runs (their owner is gone): ended. */
+function stopLeftovers(): void {
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+    } catch {
+      continue;
+    }
+    const owner = Number(/(?:^|\0)USYNC_FUNCTION_OWNER=(\d+)/.exec(environ)?.[1]);
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch { /* gone already */ }
+    }
+  }
+}
+
 export async function startFunction(env: Record<string, string>): Promise<FunctionProcess> {
+  if (process.platform === 'linux') stopLeftovers();
   const port = await freePort();
   const child: ChildProcess = spawn(DENO, [
     'run',
@@ -50,6 +82,7 @@ export async function startFunction(env: Record<string, string>): Promise<Functi
       HOME: process.env.HOME,
       DENO_DIR: process.env.DENO_DIR,
       PORT: String(port),
+      [OWNER]: String(process.pid),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,6 +92,11 @@ export async function startFunction(env: Record<string, string>): Promise<Functi
   const other: string[] = [];
   let exit: number | null = null;
   child.once('exit', (code, signal) => (exit = code ?? (signal ? 128 : 1)));
+  // If the test process ends first, the function must not outlive it.
+  const kill = () => {
+    if (exit === null) process.kill(-child.pid!, 'SIGKILL');
+  };
+  process.once('exit', kill);
   const lines = (stream: NodeJS.ReadableStream) => {
     let rest = '';
     stream.setEncoding('utf8');
@@ -95,6 +133,7 @@ export async function startFunction(env: Record<string, string>): Promise<Functi
     other,
     exitCode: () => exit,
     async stop() {
+      process.removeListener('exit', kill);
       if (exit !== null) return;
       const ended = new Promise((r) => child.once('exit', r));
       process.kill(-child.pid!, 'SIGTERM');
