@@ -4,7 +4,7 @@ import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
 import { type RetryPolicy, rpcWithRetry } from '../retry.ts';
-import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
+import { isSelfAssignable, roleAtCreation, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
 import {
   afterUserCreatedSchema,
   beforeUserCreatedSchema,
@@ -150,8 +150,26 @@ export function hookRoutes(deps: AppDeps) {
   });
 
   // Every input claim goes back unchanged (the answer replaces the whole JWT payload, spec
-  // §1.5), plus user_role. Without the database the claims go back without user_role rather
-  // than failing every login; RLS must treat a missing user_role as the least privilege.
+  // §1.5), plus user_role, which is the database's answer whenever it gives one:
+  // - The user's row exists (or sync_user just wrote it): its role.
+  // - not_found: Auth mints the first token of an autoconfirm sign-up (and of a phone or
+  //   anonymous one) inside the sign-up's own transaction and calls this hook before that
+  //   transaction commits, so no other session, ours included, can see the user yet
+  //   (tests/db/pg-hooks.test.ts shows it). Such a token is for a user who is being created, so
+  //   the role comes from its claims by the creation rule the SQL mapping applies
+  //   (roleAtCreation): the role the trigger writes when the sign-up commits. The claims can be
+  //   trusted that far because Auth signed them and filled app_metadata from the row, which only
+  //   the service role writes; user_metadata is the user's, so from it only a self-assignable
+  //   role is ever taken. Only here: once a row exists its role may differ from the creation
+  //   rule (user_metadata is read only at creation), and the row wins.
+  // - Any other answer without a role (failed, deleted): no user_role.
+  // A user_role already in the input (GoTrue's own claims never carry one; something put it
+  // there) does not outlive the database's answer: it is replaced or removed.
+  // Without the database (unreachable, or an error within the budget) the claims go back as
+  // they came rather than failing every login: nothing says whether the user is new, so no role
+  // is derived (for an existing user it could differ from the row, e.g. after an admin removed
+  // app_metadata.role), and with nothing to weigh it against an input user_role is left as Auth
+  // sent it. RLS must treat a missing user_role as the least privilege.
   app.post('/custom-access-token', signed, async (c) => {
     const input = parse(c, customAccessTokenSchema);
     c.set('userId', input.user_id);
@@ -165,13 +183,21 @@ export function hookRoutes(deps: AppDeps) {
         { p_user_id: input.user_id, p_source: 'hook:custom-access-token' },
         CUSTOM_ACCESS_TOKEN_RETRY,
       );
-      if (typeof result.role === 'string') {
-        claims['user_role'] = result.role;
-        c.set('outcome', 'claims_added');
-      } else {
+      const { action, role } = result;
+      const userRole = typeof role === 'string'
+        ? role
+        : action === 'not_found'
+        ? roleAtCreation(claims['app_metadata'], claims['user_metadata'])
+        : null;
+      delete claims['user_role'];
+      if (userRole === null) {
         c.set('outcome', 'no_role');
+        c.set('detail', action);
+      } else {
+        claims['user_role'] = userRole;
+        c.set('outcome', 'claims_added');
+        c.set('detail', typeof role === 'string' ? action : 'derived_from_claims');
       }
-      c.set('detail', result.action);
     } catch (err) {
       c.set('outcome', 'claims_unchanged');
       noteFailure(c, err);
