@@ -1,0 +1,222 @@
+// The first access token of an autoconfirm sign-up, through the real app and the real
+// migrations. Supabase Auth mints it inside the sign-up's own transaction and calls the
+// custom-access-token hook before that transaction commits (spec §1.5), so the HTTP hook's
+// sync_user cannot see the user and the role is derived from the token's claims
+// (shared/roles.ts, roleAtCreation). Here a GoTrue transaction is held open while the app is
+// called, then committed, and the token's user_role must be what public.users then holds.
+//
+// The open-transaction tests need two sessions (GoTrue's and the function's), so they run on
+// the server only; the role list check runs on PGlite too.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../shared/app.ts';
+import { systemClock } from '../../shared/clock.ts';
+import { parseConfig } from '../../shared/config.ts';
+import type { Gateway } from '../../shared/gateway.ts';
+import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
+import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
+import { memoryLogger } from '../../shared/logger.ts';
+import { DEFAULT_ROLE, KNOWN_ROLES, ROLES, SELF_ASSIGNABLE_ROLES } from '../../shared/roles.ts';
+import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
+import {
+  adminCreateUser,
+  type AuthDb,
+  type AuthUser,
+  signUpAnonymous,
+  signUpEmail,
+  signUpPhone,
+} from '../helpers/gotrue.ts';
+import {
+  customAccessTokenBody,
+  defaultClaims,
+  hookRequest,
+  struct,
+} from '../helpers/supabase-auth.ts';
+import { BASE, baseEnv, HOOK_SECRET } from './fakes.ts';
+
+type Json = Record<string, unknown>;
+
+const SERVER = Boolean(process.env.DATABASE_URL);
+
+let db: TestDb;
+let gateway: Gateway;
+let app: ReturnType<typeof createApp>;
+const logger = memoryLogger();
+
+beforeAll(async () => {
+  db = await createTestDb();
+  gateway = createDirectGateway(
+    db.kind === 'server' ? postgresExecutor(db.url) : pgliteExecutor(db.pglite),
+  );
+  app = createApp({ config: parseConfig(baseEnv), gateway, clock: systemClock, logger });
+}, 120_000);
+
+afterAll(async () => {
+  await gateway?.close?.();
+  await db?.close();
+});
+
+describe('shared/roles.ts', () => {
+  it('lists exactly the roles the migrations ship in user_sync.roles', async () => {
+    const rows = await db.query<{ role: string; self_assignable: boolean; is_default: boolean }>(
+      'select role, self_assignable, is_default from user_sync.roles order by role',
+    );
+    const fromTs = ROLES.map((r) => ({
+      role: r.role,
+      self_assignable: r.selfAssignable,
+      is_default: r.isDefault,
+    })).sort((a, b) => a.role.localeCompare(b.role));
+    expect(rows).toEqual(fromTs);
+    expect([...KNOWN_ROLES].sort()).toEqual(rows.map((r) => r.role));
+    expect([...SELF_ASSIGNABLE_ROLES].sort()).toEqual(
+      rows.filter((r) => r.self_assignable).map((r) => r.role),
+    );
+    expect([DEFAULT_ROLE]).toEqual(rows.filter((r) => r.is_default).map((r) => r.role));
+  });
+});
+
+// ------------------------------------------------------------------ the open transaction
+
+/** GoTrue's statement sequences inside a transaction that is already open. */
+const inTx = (tx: DbClient): AuthDb => ({ asAuthAdmin: (fn) => fn(tx) });
+
+/** The custom-access-token event GoTrue builds from the user it holds in memory (spec §1.5). */
+function tokenEvent(user: AuthUser, method: string): string {
+  const iat = Math.floor(Date.now() / 1000);
+  return customAccessTokenBody(
+    user.id,
+    defaultClaims(user.id, {
+      email: user.email ?? '',
+      phone: user.phone ?? '',
+      app_metadata: user.raw_app_meta_data ?? {},
+      user_metadata: user.raw_user_meta_data ?? {},
+      is_anonymous: user.is_anonymous,
+      amr: [struct([['method', method], ['timestamp', iat]])],
+    }),
+    method,
+  );
+}
+
+/** The app's answer, as Supabase Auth receives it over HTTP. */
+async function customAccessToken(user: AuthUser, method: string) {
+  const res = await app.request(
+    await hookRequest(`${BASE}/hooks/custom-access-token`, tokenEvent(user, method), {
+      secrets: HOOK_SECRET,
+    }),
+  );
+  expect(res.status).toBe(200);
+  const { claims } = (await res.json()) as { claims: Json };
+  return { claims, log: logger.entries.at(-1)! };
+}
+
+/**
+ * A GoTrue API call that mints a token before it commits: `create` runs GoTrue's statements in
+ * an open supabase_auth_admin transaction, the app answers the token hook from its own session,
+ * and only then does the transaction commit.
+ */
+async function tokenBeforeCommit(
+  create: (auth: AuthDb) => Promise<AuthUser>,
+  method = 'password',
+) {
+  const { user, token } = await db.asAuthAdmin(async (tx) => {
+    const user = await create(inTx(tx));
+    // The function's session cannot see the user: this is the token this file is about.
+    expect(await db.query('select 1 from auth.users where id = $1', [user.id])).toEqual([]);
+    const token = await customAccessToken(user, method);
+    return { user, token };
+  });
+  const rows = await db.query<{ role: string }>('select role from public.users where id = $1', [
+    user.id,
+  ]);
+  return { user, ...token, committedRole: rows[0]?.role };
+}
+
+describe.skipIf(!SERVER)(
+  'the first token, minted inside the sign-up transaction (server only)',
+  () => {
+    const uid = () => crypto.randomUUID().slice(0, 8);
+
+    for (
+      const [name, data, expected] of [
+        ['a plain sign-up', {}, 'client'],
+        ["a sign-up choosing 'artist'", { role: 'artist' }, 'artist'],
+        ["a sign-up asking for 'admin'", { role: 'admin' }, 'client'],
+      ] as const
+    ) {
+      it(`${name}: user_role ${expected}, what public.users holds after the commit`, async () => {
+        const { claims, log, committedRole } = await tokenBeforeCommit((auth) =>
+          signUpEmail(auth, {
+            email: `first-${uid()}@example.com`,
+            autoconfirm: true,
+            data: { full_name: 'First Token', ...data },
+          })
+        );
+        expect(log).toMatchObject({ outcome: 'claims_added', detail: 'derived_from_claims' });
+        expect({ user_role: claims['user_role'], committedRole }).toEqual({
+          user_role: expected,
+          committedRole: expected,
+        });
+      });
+    }
+
+    it('phone and anonymous sign-ups (also signed in at once)', async () => {
+      const phone = await tokenBeforeCommit((auth) =>
+        signUpPhone(auth, {
+          phone: `+1555${String(Date.now()).slice(-7)}`,
+          autoconfirm: true,
+          data: { role: 'producer' },
+        })
+      );
+      expect([phone.claims['user_role'], phone.committedRole]).toEqual(['producer', 'producer']);
+      const anonymous = await tokenBeforeCommit((auth) => signUpAnonymous(auth), 'anonymous');
+      expect([anonymous.claims['user_role'], anonymous.committedRole]).toEqual([
+        'client',
+        'client',
+      ]);
+    });
+
+    it('the next token, after the commit, comes from the row and says the same', async () => {
+      const first = await tokenBeforeCommit((auth) =>
+        signUpEmail(auth, {
+          email: `next-${uid()}@example.com`,
+          autoconfirm: true,
+          data: { role: 'artist' },
+        })
+      );
+      const next = await customAccessToken(first.user, 'token_refresh');
+      expect(next.log).toMatchObject({ outcome: 'claims_added' });
+      expect(next.log['detail']).not.toBe('derived_from_claims');
+      expect(next.claims['user_role']).toBe(first.claims['user_role']);
+    });
+
+    // Every combination of the role rule's inputs against the SQL that writes the row. GoTrue
+    // mints no token inside admin createUser; here one is, to hold the derived role against what
+    // the trigger wrote from the same app_metadata and user_metadata.
+    it('for every combination of app_metadata.role and user_metadata.role, the same role as the trigger', async () => {
+      const appRoles: unknown[] = [undefined, 'admin', 'producer', 'superuser', 42, ['admin']];
+      const userRoles: unknown[] = [undefined, 'artist', 'admin', 'owner', 'Client', null];
+      const got: string[] = [];
+      const want: string[] = [];
+      for (const appRole of appRoles) {
+        for (const userRole of userRoles) {
+          const { claims, committedRole } = await tokenBeforeCommit((auth) =>
+            adminCreateUser(auth, {
+              email: `combo-${uid()}@example.com`,
+              email_confirm: true,
+              ...(appRole === undefined ? {} : { app_metadata: { role: appRole } }),
+              ...(userRole === undefined ? {} : { user_metadata: { role: userRole } }),
+            })
+          );
+          const label = `${JSON.stringify(appRole)}/${JSON.stringify(userRole)}`;
+          got.push(`${label}: ${String(claims['user_role'])}`);
+          want.push(`${label}: ${String(committedRole)}`);
+        }
+      }
+      expect(got).toEqual(want);
+      // And the combinations did reach every branch of the rule.
+      expect(new Set(want.map((w) => w.split(': ')[1]))).toEqual(
+        new Set(['client', 'artist', 'admin', 'producer']),
+      );
+    });
+  },
+);
