@@ -9,7 +9,12 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearerToken } from '../../shared/bearer.ts';
-import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../../shared/roles.ts';
+import {
+  DEFAULT_ROLE,
+  isSelfAssignable,
+  KNOWN_ROLES,
+  SELF_ASSIGNABLE_ROLES,
+} from '../../shared/roles.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { adminCreateUser, type AuthUser, signUpEmail } from '../helpers/gotrue.ts';
 import {
@@ -762,6 +767,20 @@ function mutate(body: string, mutations: Mutation[]): string {
   return JSON.stringify(root);
 }
 
+/** The creation rule (docs/sql-api.md, "The role rule"), written out again for the oracle. */
+function roleAtSignUp(claims: Record<string, unknown>): string {
+  const roleIn = (meta: unknown) =>
+    typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.hasOwn(meta, 'role')
+      ? (meta as Record<string, unknown>)['role']
+      : undefined;
+  const granted = roleIn(claims['app_metadata']);
+  if (typeof granted === 'string' && (KNOWN_ROLES as readonly string[]).includes(granted)) {
+    return granted;
+  }
+  const chosen = roleIn(claims['user_metadata']);
+  return isSelfAssignable(chosen) ? chosen : DEFAULT_ROLE;
+}
+
 /** What a 200 from a hook must say, whatever the payload carried. */
 function checkHookAnswer(hook: Hook, body: string, answer: Record<string, unknown>): void {
   const input = JSON.parse(body);
@@ -774,11 +793,13 @@ function checkHookAnswer(hook: Hook, body: string, answer: Record<string, unknow
     if (allowed) expect(answer).toEqual({});
     else expect(answer).toMatchObject({ error: { http_code: 400, message: expect.any(String) } });
   } else {
-    // Every input claim back unchanged; user_role only ever what the database says.
+    // Every input claim back unchanged; user_role what the database says, never one the payload
+    // carried: the row's role, or for a user the database cannot see (not_found, as inside a
+    // sign-up's transaction) the creation rule over the signed claims.
     const { user_role, ...rest } = answer['claims'] as Record<string, unknown>;
-    const { user_role: asked, ...inputRest } = input.claims as Record<string, unknown>;
+    const { user_role: _carried, ...inputRest } = input.claims as Record<string, unknown>;
     expect(rest).toEqual(inputRest);
     const dbRole = appRoles.get(input.user_id);
-    expect(user_role).toBe(dbRole ?? asked);
+    expect(user_role).toBe(dbRole ?? roleAtSignUp(input.claims));
   }
 }
