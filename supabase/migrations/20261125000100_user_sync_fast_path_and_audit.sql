@@ -67,33 +67,6 @@ revoke all on sequence public.user_sync_audit_id_seq from public, anon, authenti
 -- sync functions (owned by the migration role); nobody else may update or delete it.
 grant select on table public.user_sync_audit to service_role;
 
--- The old and new values of the columns that differ between two rows given as jsonb (p_old null:
--- an insert, so every non-null new value counts as changed).
-create function user_sync.audit_diff(
-  p_old jsonb,
-  p_new jsonb,
-  p_contact_values boolean,
-  out changed_columns text[],
-  out old_values jsonb,
-  out new_values jsonb
-)
-language sql
-immutable
-set search_path = ''
-as $$
-  select
-    coalesce(array_agg(k order by k), '{}'),
-    case when p_old is null then null else coalesce(jsonb_object_agg(k, p_old -> k)
-      filter (where p_contact_values or k not in ('email', 'phone')), '{}') end,
-    coalesce(jsonb_object_agg(k, p_new -> k)
-      filter (where p_contact_values or k not in ('email', 'phone')), '{}')
-  from jsonb_object_keys(p_new) k
-  where case
-    when p_old is null then jsonb_typeof(p_new -> k) <> 'null'
-    else (p_old -> k) is distinct from (p_new -> k)
-  end;
-$$;
-
 -- Deletes audit rows older than p_older_than and returns how many. Owner only (and pg_cron,
 -- which runs as the owner): select user_sync.prune_audit('90 days');
 create function user_sync.prune_audit(p_older_than interval)
@@ -114,6 +87,82 @@ begin
   return v_deleted;
 end;
 $$;
+
+-- Settings compiled into constants ---------------------------------------------------------------
+--
+-- The role list and the audit switch are data (user_sync.roles, user_sync.audit_settings), but
+-- every sign-up reads them. Reading two tables per sign-up costs more than the sign-up's own
+-- insert, so a statement trigger on each table compiles them into one-line SQL functions that
+-- the planner inlines as constants. They are stable, not immutable: an inlined function is a
+-- dependency of the cached plans that used it, so replacing it re-plans them in every session
+-- (an immutable one is evaluated at plan time and no dependency is kept: a session would go
+-- on with the old role list). Change the tables; never these functions.
+
+create function user_sync.known_roles() returns text[] language sql stable parallel safe
+  as $$ select '{}'::text[] $$;
+create function user_sync.self_assignable_roles() returns text[] language sql stable
+  parallel safe as $$ select '{}'::text[] $$;
+create function user_sync.default_role() returns text language sql stable parallel safe
+  as $$ select null::text $$;
+create function user_sync.audit_enabled() returns boolean language sql stable parallel safe
+  as $$ select false $$;
+create function user_sync.audit_contact_values() returns boolean language sql stable
+  parallel safe as $$ select false $$;
+
+create function user_sync.compile_settings()
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_known text[];
+  v_self text[];
+  v_default text;
+  v_audit boolean;
+  v_contact boolean;
+begin
+  select coalesce(array_agg(r.role order by r.role), '{}'),
+    coalesce(array_agg(r.role order by r.role) filter (where r.self_assignable), '{}'),
+    min(r.role) filter (where r.is_default)
+  into v_known, v_self, v_default
+  from user_sync.roles r;
+  select coalesce(bool_or(s.enabled), false), coalesce(bool_or(s.record_contact_values), false)
+  into v_audit, v_contact
+  from user_sync.audit_settings s;
+  execute format('create or replace function user_sync.known_roles() returns text[] '
+    'language sql stable parallel safe as %L', format('select %L::text[]', v_known));
+  execute format('create or replace function user_sync.self_assignable_roles() returns text[] '
+    'language sql stable parallel safe as %L', format('select %L::text[]', v_self));
+  execute format('create or replace function user_sync.default_role() returns text '
+    'language sql stable parallel safe as %L', format('select %L::text', v_default));
+  execute format('create or replace function user_sync.audit_enabled() returns boolean '
+    'language sql stable parallel safe as %L', format('select %L::boolean', v_audit));
+  execute format('create or replace function user_sync.audit_contact_values() returns boolean '
+    'language sql stable parallel safe as %L', format('select %L::boolean', v_contact));
+end;
+$$;
+
+create function user_sync.on_settings_change()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform user_sync.compile_settings();
+  return null;
+end;
+$$;
+
+create trigger user_sync_compile_roles
+  after insert or update or delete or truncate on user_sync.roles
+  for each statement execute function user_sync.on_settings_change();
+create trigger user_sync_compile_audit_settings
+  after insert or update or delete or truncate on user_sync.audit_settings
+  for each statement execute function user_sync.on_settings_change();
+
+select user_sync.compile_settings();
 
 -- The mapping and the write, generated from one text each --------------------------------------
 
@@ -171,14 +220,14 @@ declare
       -- A role that is not self-assignable must stay backed by app_metadata: without it the
       -- user falls back to the default.
       coalesce(
-        case when a.raw_app_meta_data ->> 'role' = any (roles.known)
+        case when a.raw_app_meta_data ->> 'role' = any (user_sync.known_roles())
           then a.raw_app_meta_data ->> 'role' end,
         case
-          when u.id is null and a.raw_user_meta_data ->> 'role' = any (roles.self_assignable)
+          when u.id is null and a.raw_user_meta_data ->> 'role' = any (user_sync.self_assignable_roles())
             then a.raw_user_meta_data ->> 'role'
-          when u.role = any (roles.self_assignable) then u.role
+          when u.role = any (user_sync.self_assignable_roles()) then u.role
         end,
-        roles.default_role
+        user_sync.default_role()
       ) as role,
       u.email as cur_email,
       u.phone as cur_phone,
@@ -192,14 +241,6 @@ declare
     -- The same filter on both sides: the planner cannot infer it for public.users from the
     -- join, and without it a batch would read all of public.users.
     left join (select * from public.users pu where %2$s) u on u.id = a.id
-    -- The role list, read once per statement (one scan of a tiny table, not a join per user).
-    cross join (
-      select
-        coalesce(array_agg(r.role), '{}') as known,
-        coalesce(array_agg(r.role) filter (where r.self_assignable), '{}') as self_assignable,
-        min(r.role) filter (where r.is_default) as default_role
-      from user_sync.roles r
-    ) roles
     where %1$s
   ) d
   $mapping$;
@@ -257,32 +298,19 @@ begin
     where not plan.in_sync and not p_dry_run
     {ON_CONFLICT}
     returning u.id, u.email, u.phone, u.full_name, u.avatar_url, u.role, u.email_confirmed_at,
-      u.is_anonymous, u.created_at, (u.xmax = 0) as was_inserted
+      u.is_anonymous, u.created_at, (u.xmax = 0) as was_inserted,
+      case when u.xmax = 0 then 'inserted' else 'updated' end as action
   ),
   audited as (
     insert into public.user_sync_audit (
       user_id, source, action, changed_columns, old_values, new_values
     )
     select
-      w.id, p_source, case when w.was_inserted then 'inserted' else 'updated' end,
-      diff.changed_columns, diff.old_values, diff.new_values
+      w.id, p_source, w.action, diff.changed_columns, diff.old_values, diff.new_values
     from written w
     join plan on plan.id = w.id
-    join user_sync.audit_settings s on s.enabled
-    cross join lateral user_sync.audit_diff(
-      case when not w.was_inserted then jsonb_build_object(
-        'email', plan.cur_email, 'phone', plan.cur_phone, 'full_name', plan.cur_full_name,
-        'avatar_url', plan.cur_avatar_url, 'role', plan.cur_role,
-        'email_confirmed_at', plan.cur_email_confirmed_at,
-        'is_anonymous', plan.cur_is_anonymous, 'created_at', plan.cur_created_at
-      ) end,
-      jsonb_build_object(
-        'email', w.email, 'phone', w.phone, 'full_name', w.full_name,
-        'avatar_url', w.avatar_url, 'role', w.role, 'email_confirmed_at', w.email_confirmed_at,
-        'is_anonymous', w.is_anonymous, 'created_at', w.created_at
-      ),
-      s.record_contact_values
-    ) diff
+    {DIFF_WRITTEN}
+    where user_sync.audit_enabled()
   )
   select
     count(*)::integer,
@@ -297,12 +325,50 @@ begin
 end;
   $write$;
 
+  -- THE AUDIT DIFF of one row: which columns changed ({ACTION} 'inserted': the non-null new
+  -- ones; 'deleted': the non-null old ones; else those that differ) and their old and new
+  -- values, email and phone only when the project opts in. {ROWS}: (name, old, new, shown).
+  v_diff constant text := $diff$
+    cross join lateral (
+      select
+        coalesce(array_agg(c.k order by c.k), '{}') as changed_columns,
+        case when {ACTION} = 'inserted' then null
+          else coalesce(jsonb_object_agg(c.k, c.o) filter (where c.shown), '{}') end as old_values,
+        case when {ACTION} = 'deleted' then null
+          else coalesce(jsonb_object_agg(c.k, c.n) filter (where c.shown), '{}') end as new_values
+      from (values {ROWS}) as c (k, o, n, shown)
+      where case {ACTION}
+        when 'inserted' then c.n is not null
+        when 'deleted' then c.o is not null
+        else c.o is distinct from c.n
+      end
+    ) diff
+  $diff$;
+  -- The audited columns, in name order; email and phone are contact data.
+  v_audit_columns constant text[] := array[
+    'avatar_url', 'created_at', 'email', 'email_confirmed_at', 'full_name', 'is_anonymous',
+    'phone', 'role'
+  ];
+
   v_name_expr text;
   v_avatar_expr text;
   v_write_text text;
+  v_diff_written text;
+  v_diff_deleted text;
   v_when text;
 begin
-  v_write_text := replace(v_write, '{ON_CONFLICT}', v_on_conflict);
+  select replace(replace(v_diff, '{ACTION}', 'w.action'), '{ROWS}', string_agg(format(
+    '(%L, to_jsonb(plan.%I), to_jsonb(w.%I), %s)', k, 'cur_' || k, k,
+    case when k in ('email', 'phone') then 'user_sync.audit_contact_values()' else 'true' end
+  ), ', ' order by k))
+  into v_diff_written from unnest(v_audit_columns) k;
+  select replace(replace(v_diff, '{ACTION}', '''deleted'''), '{ROWS}', string_agg(format(
+    '(%L, to_jsonb(g.%I), null::jsonb, %s)', k, k,
+    case when k in ('email', 'phone') then 'user_sync.audit_contact_values()' else 'true' end
+  ), ', ' order by k))
+  into v_diff_deleted from unnest(v_audit_columns) k;
+  v_write_text := replace(replace(v_write, '{ON_CONFLICT}', v_on_conflict),
+    '{DIFF_WRITTEN}', v_diff_written);
   select string_agg(format('nullif(btrim(a.raw_user_meta_data ->> %L), %L)', k, ''), ', ')
     into v_name_expr from unnest(v_name_keys) k;
   select string_agg(format('nullif(btrim(a.raw_user_meta_data ->> %L), %L)', k, ''), ', ')
@@ -363,21 +429,68 @@ begin
     as %L$f$,
     replace(v_write_text, '{PLAN}', 'user_sync.user_plan_one(p_id)'));
 
+  -- Deletes the app rows of users whose auth user is gone (orphans), audits them, and returns
+  -- how many went.
+  execute format($f$
+    create function user_sync.delete_orphans(p_ids uuid[], p_source text)
+    returns integer
+    language plpgsql
+    security definer
+    set search_path = ''
+    as %L$f$, replace($orphans$
+declare
+  v_deleted integer;
+begin
+  with gone as (
+    delete from public.users u where u.id = any (p_ids)
+    returning u.id, u.email, u.phone, u.full_name, u.avatar_url, u.role, u.email_confirmed_at,
+      u.is_anonymous, u.created_at
+  ),
+  audited as (
+    insert into public.user_sync_audit (
+      user_id, source, action, changed_columns, old_values, new_values
+    )
+    select g.id, p_source, 'deleted', diff.changed_columns, diff.old_values, diff.new_values
+    from gone g
+    {DIFF_DELETED}
+    where user_sync.audit_enabled()
+  )
+  select count(*) into v_deleted from gone;
+  return v_deleted;
+end;
+$orphans$, '{DIFF_DELETED}', v_diff_deleted));
+
   -- The trigger function. It must never raise: an exception here becomes "Database error
   -- saving new user" and blocks every sign-up. A failure rolls back only the sync (the inner
   -- block is a subtransaction), is recorded, and the auth write commits; resync repairs it.
   -- It runs on every sign-up, so it plans and writes in one statement (with the conflict clause
-  -- every write shares) and skips rows already in sync; with the audit trail on it takes
-  -- apply_one, the write that also records itself.
+  -- every write shares) and skips rows already in sync; with the audit trail on it runs the
+  -- text of apply_one, the write that also records itself. The switch is a compiled constant,
+  -- so neither branch reads a settings table.
   execute format($f$
     create or replace function user_sync.on_auth_user_change()
     returns trigger
     language plpgsql
     security definer
     set search_path = ''
-    as %L$f$, replace($trigger$
+    as %L$f$, replace(replace($trigger$
+declare
+  -- The names the audited write (the text of apply_one) uses.
+  p_dry_run constant boolean := false;
+  p_source constant text := 'trigger';
+  auth_users integer;
+  app_users integer;
+  missing integer;
+  stale integer;
+  inserted integer;
+  updated integer;
+  unchanged integer;
 begin
   begin
+    if user_sync.audit_enabled() then
+      -- With the audit trail on: the write that also records itself.
+      {WRITE_ONE}
+    else
     -- One statement: plan and write (nothing when the row is already in sync).
     insert into public.users as u (
       id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
@@ -388,24 +501,22 @@ begin
       plan.email_confirmed_at, plan.is_anonymous, plan.created_at, now()
     from user_sync.user_plan_one(new.id) plan
     where not plan.in_sync
-      and not exists (select from user_sync.audit_settings s where s.enabled)
     {ON_CONFLICT};
-    -- Nothing written: in sync, or the audit trail is on and the write must record itself.
-    if not found and exists (select from user_sync.audit_settings s where s.enabled) then
-      perform user_sync.apply_one(new.id, false, 'trigger');
     end if;
     -- A user that syncs again is no longer a failure. A new auth user has no failure yet, so
     -- only updates look (a probe of a usually empty table).
-    if tg_op = 'UPDATE'
-      and exists (select from user_sync.sync_failures f where f.user_id = new.id) then
-      delete from user_sync.sync_failures f where f.user_id = new.id;
+    if tg_op = 'UPDATE' then
+      if exists (select from user_sync.sync_failures f where f.user_id = new.id) then
+        delete from user_sync.sync_failures f where f.user_id = new.id;
+      end if;
     end if;
   exception when others then
     perform user_sync.record_failure(new.id, 'trigger', sqlstate, sqlerrm);
   end;
   return null;
 end;
-$trigger$, '{ON_CONFLICT}', v_on_conflict));
+$trigger$, '{ON_CONFLICT}', v_on_conflict),
+    '{WRITE_ONE}', replace(v_write_text, '{PLAN}', 'user_sync.user_plan_one(new.id)')));
 
   -- The trigger on auth.users. Inserts always sync. Updates sync only when a column the mapping
   -- reads really changed: a sign-in (last_sign_in_at), GoTrue's rewrite of unchanged metadata,
@@ -466,40 +577,6 @@ begin
 exception when others then
   raise warning 'user_sync: could not record a sync failure for user %: % (%)',
     p_user_id, sqlerrm, sqlstate;
-end;
-$$;
-
--- Deletes the app row of a user whose auth user is gone (an orphan) and audits it. Returns the
--- number of rows deleted.
-create function user_sync.delete_orphans(p_ids uuid[], p_source text)
-returns integer
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_deleted integer;
-begin
-  with gone as (
-    delete from public.users u where u.id = any (p_ids)
-    returning u.id, u.email, u.phone, u.full_name, u.avatar_url, u.role, u.email_confirmed_at,
-      u.is_anonymous, u.created_at
-  ),
-  audited as (
-    insert into public.user_sync_audit (
-      user_id, source, action, changed_columns, old_values, new_values
-    )
-    select g.id, p_source, 'deleted', diff.changed_columns, diff.new_values, null
-    from gone g
-    join user_sync.audit_settings s on s.enabled
-    cross join lateral user_sync.audit_diff(null, jsonb_build_object(
-      'email', g.email, 'phone', g.phone, 'full_name', g.full_name,
-      'avatar_url', g.avatar_url, 'role', g.role, 'email_confirmed_at', g.email_confirmed_at,
-      'is_anonymous', g.is_anonymous, 'created_at', g.created_at
-    ), s.record_contact_values) diff
-  )
-  select count(*) into v_deleted from gone;
-  return v_deleted;
 end;
 $$;
 
@@ -726,7 +803,13 @@ $$;
 
 -- Privileges: functions are executable by PUBLIC by default, and Supabase's default privileges
 -- grant them to anon and authenticated too. Take all of that back, then grant what is meant.
-revoke all on function user_sync.audit_diff(jsonb, jsonb, boolean) from public, anon, authenticated, service_role;
+revoke all on function user_sync.audit_contact_values() from public, anon, authenticated, service_role;
+revoke all on function user_sync.known_roles() from public, anon, authenticated, service_role;
+revoke all on function user_sync.self_assignable_roles() from public, anon, authenticated, service_role;
+revoke all on function user_sync.default_role() from public, anon, authenticated, service_role;
+revoke all on function user_sync.audit_enabled() from public, anon, authenticated, service_role;
+revoke all on function user_sync.compile_settings() from public, anon, authenticated, service_role;
+revoke all on function user_sync.on_settings_change() from public, anon, authenticated, service_role;
 revoke all on function user_sync.prune_audit(interval) from public, anon, authenticated, service_role;
 revoke all on function user_sync.user_plan(uuid, uuid) from public, anon, authenticated, service_role;
 revoke all on function user_sync.user_plan_one(uuid) from public, anon, authenticated, service_role;

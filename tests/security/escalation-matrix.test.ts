@@ -74,7 +74,13 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync.resync_range(boolean,uuid,uuid,uuid,uuid)': [],
   'user_sync.add_counts(jsonb,jsonb)': [],
   'user_sync.delete_orphans(uuid[],text)': [],
-  'user_sync.audit_diff(jsonb,jsonb,boolean)': [],
+  'user_sync.known_roles()': [],
+  'user_sync.self_assignable_roles()': [],
+  'user_sync.default_role()': [],
+  'user_sync.audit_enabled()': [],
+  'user_sync.audit_contact_values()': [],
+  'user_sync.compile_settings()': [],
+  'user_sync.on_settings_change()': [],
   'user_sync.prune_audit(interval)': [],
 };
 
