@@ -732,6 +732,9 @@ declare
   v_orphans uuid[];
   v_deleted integer := 0;
   v_seen jsonb;
+  v_sub_after uuid;
+  v_sub_first uuid;
+  v_sub_last uuid;
 begin
   -- The failures of the range as they are before the sync. Only these may be drained below:
   -- each statement reads a new snapshot, so a failure committed while the sync runs (by a
@@ -744,24 +747,42 @@ begin
   if p_first is not null then
     begin
       v_counts := user_sync.apply(p_first, p_last, p_dry_run, 'resync');
-      v_report := jsonb_build_object(
-        'auth_users', v_counts.auth_users, 'app_users', v_counts.app_users,
-        'missing', v_counts.missing, 'stale', v_counts.stale,
-        'inserted', v_counts.inserted, 'updated', v_counts.updated,
-        'unchanged', v_counts.unchanged, 'failed', 0
-      );
+      v_report := to_jsonb(v_counts);
     exception when others then
-      -- One bad row must not block the rest: redo the batch one user at a time; the users
-      -- that still fail are recorded (sync_one does that) and counted.
+      -- One bad row must not block the rest: redo the range in batches of 10,000 users, and a
+      -- batch that fails again one user at a time; the users that still fail are recorded
+      -- (sync_one does that) and counted.
       v_report := '{}';
-      for v_id in
-        select a.id from auth.users a where a.id >= p_first and a.id <= p_last order by a.id
+      v_sub_after := null;
       loop
-        v_one := user_sync.sync_one(v_id, 'resync', p_dry_run);
-        if v_one ->> 'action' = 'failed' then
-          v_failed := v_failed || v_id;
-        end if;
-        v_report := user_sync.add_counts(v_report, v_one -> 'counts');
+        -- (uuid has no min() or max(): the first and last of the next 10,000 by the index.)
+        select (array_agg(b.id order by b.id))[1], (array_agg(b.id order by b.id desc))[1]
+        into v_sub_first, v_sub_last
+        from (
+          select a.id from auth.users a
+          where a.id >= p_first and a.id <= p_last
+            and (v_sub_after is null or a.id > v_sub_after)
+          order by a.id
+          limit 10000
+        ) b;
+        exit when v_sub_first is null;
+        begin
+          v_counts := user_sync.apply(v_sub_first, v_sub_last, p_dry_run, 'resync');
+          v_report := user_sync.add_counts(v_report, to_jsonb(v_counts));
+        exception when others then
+          for v_id in
+            select a.id from auth.users a
+            where a.id >= v_sub_first and a.id <= v_sub_last
+            order by a.id
+          loop
+            v_one := user_sync.sync_one(v_id, 'resync', p_dry_run);
+            if v_one ->> 'action' = 'failed' then
+              v_failed := v_failed || v_id;
+            end if;
+            v_report := user_sync.add_counts(v_report, v_one -> 'counts');
+          end loop;
+        end;
+        v_sub_after := v_sub_last;
       end loop;
     end;
   else
@@ -800,6 +821,99 @@ begin
   ));
 end;
 $$;
+
+-- Repairs drift between auth.users and public.users, or reports it (p_dry_run); see part 2 and
+-- docs/sql-api.md. Unchanged but for the size of its internal batches.
+create or replace function public.resync_users(
+  p_dry_run boolean default false,
+  p_user_ids uuid[] default null,
+  p_batch_size integer default null,
+  p_cursor uuid default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  -- Without p_batch_size, up to a million users per statement. Keyset batches of random UUIDs
+  -- are scattered over the whole table, so each batch reads most of its pages: 20,000-user
+  -- batches read a million-user table about 19 times (1.8x the seed's one-pass backfill). One
+  -- pass reads it once; a failing row costs a retry in batches of 10,000 (resync_range).
+  v_internal_batch constant integer := 1000000;
+  v_dry_run boolean := coalesce(p_dry_run, false);
+  v_scope text;
+  v_limit integer;
+  v_after uuid := p_cursor;
+  v_first uuid;
+  v_last uuid;
+  v_id uuid;
+  v_report jsonb := user_sync.add_counts('{}', '{}');
+  v_done boolean := false;
+begin
+  if p_user_ids is not null and (p_batch_size is not null or p_cursor is not null) then
+    raise exception using errcode = '22023',
+      message = 'resync_users: p_user_ids cannot be combined with p_batch_size or p_cursor.';
+  end if;
+  if p_batch_size is not null and (p_batch_size < 1 or p_batch_size > 50000) then
+    raise exception using errcode = '22023', message = format(
+      'resync_users: p_batch_size must be between 1 and 50000, got %s.', p_batch_size);
+  end if;
+  if p_cursor is not null and p_batch_size is null then
+    raise exception using errcode = '22023',
+      message = 'resync_users: p_cursor needs p_batch_size (one batch after the cursor).';
+  end if;
+  if p_user_ids is not null and cardinality(p_user_ids) > 50000 then
+    raise exception using errcode = '22023',
+      message = 'resync_users: at most 50000 p_user_ids per call; use batches for more.';
+  end if;
+
+  if p_user_ids is not null then
+    v_scope := 'ids';
+    for v_id in select distinct i from unnest(p_user_ids) as i where i is not null loop
+      v_report := user_sync.add_counts(
+        v_report, user_sync.sync_one(v_id, 'resync', v_dry_run) -> 'counts'
+      );
+    end loop;
+    v_done := true;
+  else
+    v_scope := case when p_batch_size is null then 'all' else 'batch' end;
+    v_limit := coalesce(p_batch_size, v_internal_batch);
+    loop
+      -- The next keyset batch: the first and the v_limit-th auth id after the cursor (an
+      -- index-only walk of the primary key). Two spellings, so each can use the index.
+      if v_after is null then
+        select a.id into v_first from auth.users a order by a.id limit 1;
+        select a.id into v_last from auth.users a order by a.id offset v_limit - 1 limit 1;
+      else
+        select a.id into v_first from auth.users a where a.id > v_after order by a.id limit 1;
+        select a.id into v_last from auth.users a where a.id > v_after
+          order by a.id offset v_limit - 1 limit 1;
+      end if;
+      v_done := v_last is null;
+      if v_done then
+        select a.id into v_last from auth.users a order by a.id desc limit 1;
+      end if;
+      v_report := user_sync.add_counts(v_report, user_sync.resync_range(
+        v_dry_run, v_first, v_last, v_after,
+        case when v_done then 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid else v_last end
+      ));
+      -- (v_first is null when no auth user is left after the cursor: only orphans are checked.)
+      exit when v_done or p_batch_size is not null;
+      v_after := v_last;
+    end loop;
+  end if;
+
+  return v_report || jsonb_build_object(
+    'dry_run', v_dry_run,
+    'scope', v_scope,
+    'failures_pending', (select count(*) from user_sync.sync_failures),
+    'next_cursor', case when v_done then null else v_last end,
+    'done', v_done
+  );
+end;
+$$;
+
 
 -- Privileges: functions are executable by PUBLIC by default, and Supabase's default privileges
 -- grant them to anon and authenticated too. Take all of that back, then grant what is meant.
