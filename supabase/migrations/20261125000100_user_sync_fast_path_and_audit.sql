@@ -789,16 +789,28 @@ begin
     v_report := '{}';
   end if;
 
-  -- Orphans: app rows whose auth user is gone. The foreign key's cascade normally prevents
-  -- them; they appear when it was dropped or deferred, or rows were copied in.
-  select coalesce(array_agg(u.id), '{}') into v_orphans
-  from public.users u
-  where (p_after is null or u.id > p_after) and u.id <= p_until
-    and not exists (
-      -- The range is repeated on auth.users so that both sides are index range scans.
-      select 1 from auth.users a
-      where a.id = u.id and (p_after is null or a.id > p_after) and a.id <= p_until
-    );
+  -- Orphans: app rows whose auth user is gone. While a validated, immediate foreign key from
+  -- public.users.id to auth.users cascades deletes, none can exist, and the pass is skipped;
+  -- they appear when it was dropped or deferred, or rows were copied in without it.
+  if exists (
+    select from pg_catalog.pg_constraint c
+    join pg_catalog.pg_attribute att
+      on att.attrelid = c.conrelid and att.attnum = c.conkey[1] and att.attname = 'id'
+    where c.conrelid = 'public.users'::regclass and c.confrelid = 'auth.users'::regclass
+      and c.contype = 'f' and c.convalidated and not c.condeferrable
+      and c.confdeltype = 'c' and cardinality(c.conkey) = 1
+  ) then
+    v_orphans := '{}';
+  else
+    select coalesce(array_agg(u.id), '{}') into v_orphans
+    from public.users u
+    where (p_after is null or u.id > p_after) and u.id <= p_until
+      and not exists (
+        -- The range is repeated on auth.users so that both sides are index range scans.
+        select 1 from auth.users a
+        where a.id = u.id and (p_after is null or a.id > p_after) and a.id <= p_until
+      );
+  end if;
   if not p_dry_run and cardinality(v_orphans) > 0 then
     v_deleted := user_sync.delete_orphans(v_orphans, 'resync');
   end if;
