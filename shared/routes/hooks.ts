@@ -17,7 +17,7 @@ import type { z } from 'zod';
 /** What public.sync_user returns (docs/sql-api.md). */
 export interface SyncResult {
   user_id: string;
-  action: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'not_found' | 'failed';
+  action: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'not_found' | 'deferred' | 'failed';
   role: string | null;
   sqlstate?: string;
 }

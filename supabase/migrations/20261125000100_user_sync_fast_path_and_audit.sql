@@ -164,6 +164,10 @@ create trigger user_sync_compile_audit_settings
 
 select user_sync.compile_settings();
 
+-- The advisory-lock space of the per-user sync lock (the trigger and sync_one; see sync_one).
+create function user_sync.lock_space() returns integer language sql immutable parallel safe
+  as $$ select 1970432059 $$;
+
 -- The mapping and the write, generated from one text each --------------------------------------
 
 drop trigger user_sync_after_insert on auth.users;
@@ -487,6 +491,13 @@ declare
   unchanged integer;
 begin
   begin
+    -- A change of an existing user: hold the user's sync lock until this transaction ends, so
+    -- that no sync outside it writes from an older snapshot meanwhile (sync_one). A new user is
+    -- invisible to every other transaction until commit, so a sign-up needs no lock.
+    if tg_op = 'UPDATE' then
+      perform pg_catalog.pg_advisory_xact_lock(
+        user_sync.lock_space(), pg_catalog.hashtext(new.id::text));
+    end if;
     if user_sync.audit_enabled() then
       -- With the audit trail on: the write that also records itself.
       {WRITE_ONE}
@@ -599,6 +610,7 @@ declare
   v_action text;
   v_sqlstate text;
   v_seen record;
+  v_busy boolean := false;
 begin
   -- The user's failure record as it is before the sync: only this one may be drained (one
   -- recorded by a concurrent sync after this one read the user must stay).
@@ -611,7 +623,21 @@ begin
     null::integer as unchanged
   into v_counts;
   begin
-    v_counts := user_sync.apply_one(p_user_id, p_dry_run, p_source);
+    if not p_dry_run
+      and not exists (select from user_sync.user_plan_one(p_user_id) p where p.in_sync)
+    then
+      -- This sync will write. A sync that planned from an older snapshot than a concurrent
+      -- change of this auth user (an admin granting or removing a role) would overwrite what
+      -- that change's trigger wrote. The trigger holds the user's sync lock until its
+      -- transaction ends; take it too, and plan in the next statement, which sees every change
+      -- committed before. Never wait for it: a hook can run inside the very transaction that
+      -- holds it (GoTrue's token transaction), and whoever holds it is changing the user and
+      -- syncs that itself. Then this sync writes nothing and says 'deferred'. (An advisory lock:
+      -- on Supabase the migration role may not lock auth.users rows.)
+      v_busy := not pg_catalog.pg_try_advisory_xact_lock(
+        user_sync.lock_space(), pg_catalog.hashtext(p_user_id::text));
+    end if;
+    v_counts := user_sync.apply_one(p_user_id, p_dry_run or v_busy, p_source);
     if v_counts.auth_users = 0 then
       -- No auth user: an app row left behind (an orphan) goes, as the cascade would have done.
       select count(*) into v_orphaned from public.users u where u.id = p_user_id;
@@ -621,12 +647,13 @@ begin
       v_action := case when v_orphaned > 0 then 'deleted' else 'not_found' end;
     else
       v_action := case
+        when v_busy and (v_counts.missing > 0 or v_counts.stale > 0) then 'deferred'
         when v_counts.inserted > 0 or v_counts.missing > 0 then 'inserted'
         when v_counts.updated > 0 or v_counts.stale > 0 then 'updated'
         else 'unchanged'
       end;
     end if;
-    if not p_dry_run and v_seen.attempts is not null then
+    if not p_dry_run and not v_busy and v_seen.attempts is not null then
       delete from user_sync.sync_failures f
       where f.user_id = p_user_id
         and f.attempts = v_seen.attempts
@@ -935,6 +962,7 @@ revoke all on function user_sync.self_assignable_roles() from public, anon, auth
 revoke all on function user_sync.default_role() from public, anon, authenticated, service_role;
 revoke all on function user_sync.audit_enabled() from public, anon, authenticated, service_role;
 revoke all on function user_sync.compile_settings() from public, anon, authenticated, service_role;
+revoke all on function user_sync.lock_space() from public, anon, authenticated, service_role;
 revoke all on function user_sync.on_settings_change() from public, anon, authenticated, service_role;
 revoke all on function user_sync.prune_audit(interval) from public, anon, authenticated, service_role;
 revoke all on function user_sync.user_plan(uuid, uuid) from public, anon, authenticated, service_role;

@@ -635,11 +635,10 @@ describe.skipIf(!SERVER)('load with faults (server only: needs several sessions)
     expect(firstTokens).toHaveLength(stats.early);
     expect(firstWithoutRole.filter((t) => !tokenWithoutDb.has(t.id))).toEqual([]);
     // A user out of step without a failure record: no resync may have drained a record it did
-    // not repair (failure-drain-race.test.ts pins that race). KNOWN ISSUE (SECURITY.md): a sync
-    // that planned from a snapshot older than a concurrent committed write (a webhook or hook
-    // racing the trigger of an admin's role grant) can overwrite the newer row without any
-    // failure: out of step, no record, until the next sync or resync repairs it (seen for 2 of
-    // 2,000 users in about one run in six). One resync repairs every such row (asserted below).
+    // not repair (failure-drain-race.test.ts pins that race). KNOWN ISSUE (SECURITY.md): a
+    // resync batch that planned before a concurrent role change committed can overwrite the
+    // newer row without any failure, until the next sync (the same race through sync_user is
+    // fixed: tests/db/stale-sync.test.ts). One resync repairs every such row (asserted below).
     expect(lostToResyncDrain).toEqual([]);
     expect(orphans).toEqual([]);
     expect(failureLog.map((f) => f.sqlstate)).toEqual(

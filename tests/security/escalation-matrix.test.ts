@@ -81,6 +81,7 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync.audit_contact_values()': [],
   'user_sync.compile_settings()': [],
   'user_sync.on_settings_change()': [],
+  'user_sync.lock_space()': [],
   'user_sync.prune_audit(interval)': [],
 };
 
