@@ -202,7 +202,7 @@ declare
     d.email, d.phone, d.full_name, d.avatar_url, d.role,
     d.email_confirmed_at, d.is_anonymous, d.created_at,
     d.cur_email, d.cur_phone, d.cur_full_name, d.cur_avatar_url, d.cur_role,
-    d.cur_email_confirmed_at, d.cur_is_anonymous, d.cur_created_at
+    d.cur_email_confirmed_at, d.cur_is_anonymous, d.cur_created_at, d.cur_updated_at
   from (
     select
       a.id,
@@ -240,7 +240,8 @@ declare
       u.role as cur_role,
       u.email_confirmed_at as cur_email_confirmed_at,
       u.is_anonymous as cur_is_anonymous,
-      u.created_at as cur_created_at
+      u.created_at as cur_created_at,
+      u.updated_at as cur_updated_at
     from auth.users a
     -- The same filter on both sides: the planner cannot infer it for public.users from the
     -- join, and without it a batch would read all of public.users.
@@ -254,7 +255,8 @@ declare
     email text, phone text, full_name text, avatar_url text, role text,
     email_confirmed_at timestamptz, is_anonymous boolean, created_at timestamptz,
     cur_email text, cur_phone text, cur_full_name text, cur_avatar_url text, cur_role text,
-    cur_email_confirmed_at timestamptz, cur_is_anonymous boolean, cur_created_at timestamptz
+    cur_email_confirmed_at timestamptz, cur_is_anonymous boolean, cur_created_at timestamptz,
+    cur_updated_at timestamptz
   $cols$;
 
   -- How a planned row is written: the upsert's conflict clause, shared by every write.
@@ -296,7 +298,7 @@ begin
     )
     select
       plan.id, plan.email, plan.phone, plan.full_name, plan.avatar_url, plan.role,
-      plan.email_confirmed_at, plan.is_anonymous, plan.created_at, now()
+      plan.email_confirmed_at, plan.is_anonymous, plan.created_at, {UPDATED_AT}
     from plan
     -- Only rows that need it, so an in-sync row is neither written nor locked.
     where not plan.in_sync and not p_dry_run
@@ -357,6 +359,7 @@ end;
   v_name_expr text;
   v_avatar_expr text;
   v_write_text text;
+  v_write_trigger text;
   v_diff_written text;
   v_diff_deleted text;
   v_when text;
@@ -371,7 +374,21 @@ begin
     case when k in ('email', 'phone') then 'user_sync.audit_contact_values()' else 'true' end
   ), ', ' order by k))
   into v_diff_deleted from unnest(v_audit_columns) k;
-  v_write_text := replace(replace(v_write, '{ON_CONFLICT}', v_on_conflict),
+  -- Every write but the trigger's is a compare-and-set: it proposes the row's updated_at as it
+  -- planned it (now() for a row it found missing) and writes only if the row still has it. A
+  -- sync that planned from a snapshot older than a concurrent write (say a resync batch racing
+  -- the trigger of an admin's role grant) then leaves the newer row alone instead of writing
+  -- older values over it. The trigger's write stays unconditional: it runs in the transaction
+  -- that changes the auth user, holding its row, so nothing it overwrites is newer.
+  v_write_text := replace(replace(replace(v_write,
+    '{ON_CONFLICT}', replace(replace(v_on_conflict,
+      'updated_at = excluded.updated_at', 'updated_at = now()'),
+      '    where (', '    where u.updated_at = excluded.updated_at and (')),
+    '{UPDATED_AT}', 'coalesce(plan.cur_updated_at, now())'),
+    '{DIFF_WRITTEN}', v_diff_written);
+  v_write_trigger := replace(replace(replace(v_write,
+    '{ON_CONFLICT}', v_on_conflict),
+    '{UPDATED_AT}', 'now()'),
     '{DIFF_WRITTEN}', v_diff_written);
   select string_agg(format('nullif(btrim(a.raw_user_meta_data ->> %L), %L)', k, ''), ', ')
     into v_name_expr from unnest(v_name_keys) k;
@@ -527,7 +544,7 @@ begin
   return null;
 end;
 $trigger$, '{ON_CONFLICT}', v_on_conflict),
-    '{WRITE_ONE}', replace(v_write_text, '{PLAN}', 'user_sync.user_plan_one(new.id)')));
+    '{WRITE_ONE}', replace(v_write_trigger, '{PLAN}', 'user_sync.user_plan_one(new.id)')));
 
   -- The trigger on auth.users. Inserts always sync. Updates sync only when a column the mapping
   -- reads really changed: a sign-in (last_sign_in_at), GoTrue's rewrite of unchanged metadata,

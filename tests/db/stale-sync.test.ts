@@ -127,4 +127,53 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
       await Promise.all([gotrue, webhook].map((p) => p.end({ timeout: 5 })));
     }
   });
+
+  it('a resync batch that planned before the grant committed leaves the granted row alone', async () => {
+    const email = `resync-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const user = await signUpEmail(db, { email, autoconfirm: true });
+    await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [user.id]);
+
+    const gotrue = db.connect('supabase_auth_admin', { max: 1 });
+    const operator = db.connect(undefined, { max: 1 });
+    try {
+      const updated = gate();
+      const commit = gate();
+      const granting = gotrue.begin(async (tx) => {
+        await tx.unsafe(
+          `UPDATE users SET raw_app_meta_data = raw_app_meta_data || '{"role":"admin"}',
+             updated_at = now() WHERE id = $1`,
+          [user.id],
+        );
+        updated.open();
+        await commit.opened;
+      });
+      await updated.opened;
+
+      // The resync plans from a snapshot without the grant (the row is stale there: its email),
+      // then meets the row the grant's trigger wrote and waits for it.
+      const resync = operator.begin(async (tx) => {
+        await tx.unsafe('set local role service_role');
+        return (await tx.unsafe('select public.resync_users() as r'))[0]!.r as Record<
+          string,
+          number
+        >;
+      });
+      for (let i = 0; i < 200; i++) {
+        const [w] = await db.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where wait_event_type = 'Lock' and query like '%resync_users%'`,
+        );
+        if (w!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      commit.open();
+      await granting;
+      const report = await resync;
+
+      expect(report).toMatchObject({ stale: 1, updated: 0, failed: 0 });
+      expect(await row(user.id)).toEqual({ role: 'admin', email });
+    } finally {
+      await Promise.all([gotrue, operator].map((p) => p.end({ timeout: 5 })));
+    }
+  });
 });
