@@ -3,39 +3,9 @@
 // can fail into a ResyncError that says what to do about it. Used by `npm run resync` and the
 // demo. The token goes in the Authorization header only: never in a message or a log line.
 
-/** The function's report for one request (docs/sql-api.md, plus `batches` from the route). */
-export interface ResyncReport {
-  dry_run: boolean;
-  scope: string;
-  auth_users: number;
-  app_users: number;
-  missing: number;
-  stale: number;
-  orphaned: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  unchanged: number;
-  failed: number;
-  failures_pending: number;
-  next_cursor: string | null;
-  done: boolean;
-  batches?: number;
-}
+import { addReport, type ResyncReport } from '../../shared/resync-report.ts';
 
-/** Counts that add up over batches and requests. */
-export const SUMMED = [
-  'auth_users',
-  'app_users',
-  'missing',
-  'stale',
-  'orphaned',
-  'inserted',
-  'updated',
-  'deleted',
-  'unchanged',
-  'failed',
-] as const;
+export type { ResyncReport };
 
 export type FailureKind =
   | 'refused' // 401/403, or the route is switched off (503 not_configured)
@@ -261,15 +231,7 @@ export async function runResync(
     if (cursor !== undefined) body.cursor = cursor;
     const report = await postResync(endpoint, token, body, opts);
     requests++;
-    if (!total) {
-      total = { ...report };
-    } else {
-      for (const key of SUMMED) total[key] += report[key];
-      total.failures_pending = report.failures_pending;
-      total.batches = (total.batches ?? 0) + (report.batches ?? 0);
-    }
-    total.done = report.done;
-    total.next_cursor = report.next_cursor;
+    total = addReport(total, report);
     opts.onProgress?.({ total, last: report, requests });
     if (report.done) break;
     if (typeof report.next_cursor !== 'string' || report.next_cursor === cursor) {

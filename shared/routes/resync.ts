@@ -4,38 +4,7 @@ import { readJson } from '../body.ts';
 import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { describeIssues, resyncBodySchema } from '../schemas.ts';
-
-/** public.resync_users' report (docs/sql-api.md). */
-export interface ResyncReport {
-  dry_run: boolean;
-  scope: string;
-  auth_users: number;
-  app_users: number;
-  missing: number;
-  stale: number;
-  orphaned: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  unchanged: number;
-  failed: number;
-  failures_pending: number;
-  next_cursor: string | null;
-  done: boolean;
-}
-
-const SUMMED = [
-  'auth_users',
-  'app_users',
-  'missing',
-  'stale',
-  'orphaned',
-  'inserted',
-  'updated',
-  'deleted',
-  'unchanged',
-  'failed',
-] as const;
+import { addReport, type ResyncReport } from '../resync-report.ts';
 
 /**
  * POST /resync {dry_run?, user_ids?, batch_size?, cursor?}. Without user_ids it walks the users
@@ -99,14 +68,7 @@ export function resyncRoutes({ config, gateway, clock }: AppDeps) {
       }, { timeoutMs: Math.max(left, 5_000) });
       batches++;
       slowest = Math.max(slowest, clock.now() - batchStart);
-      if (!total) {
-        total = { ...report };
-      } else {
-        for (const key of SUMMED) total[key] += report[key];
-        total.failures_pending = report.failures_pending;
-      }
-      total.next_cursor = report.next_cursor;
-      total.done = report.done === true;
+      total = addReport(total, { ...report, done: report.done === true });
       if (total.done) break;
       // A batch that is not the last must move the cursor forward, or this loop would never end.
       if (typeof report.next_cursor !== 'string' || report.next_cursor === cursor) {
