@@ -91,7 +91,10 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
     }
   });
 
-  it('a sync that took the lock first makes the grant wait, and the grant still stands', async () => {
+  // The other order, where the lock changes nothing visible (the grant's trigger would wait for
+  // the sync's uncommitted row anyway): a guard that taking the lock first neither deadlocks nor
+  // lets the older values win.
+  it('a sync that writes first, before the grant, does not undo the grant', async () => {
     const email = `first-${crypto.randomUUID().slice(0, 8)}@example.com`;
     const user = await signUpEmail(db, { email, autoconfirm: true });
     await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [user.id]);
