@@ -32,12 +32,20 @@ async function graph(script: string): Promise<Graph> {
   const env = { ...process.env, NO_COLOR: '1' };
   const out = `/tmp/usync-bench-${process.pid}-${script.replace(/\W/g, '_')}.js`;
   const cwd = codeRoot();
-  const bundled = await run(DENO, ['bundle', '--config', CONFIG, script, '-o', out], { env, cwd });
+  const bundled = await run(DENO, [
+    'bundle',
+    '--node-modules-dir=manual',
+    '--config',
+    CONFIG,
+    script,
+    '-o',
+    out,
+  ], { env, cwd });
   const modules = Number(/Bundled (\d+) modules/.exec(bundled.stderr + bundled.stdout)?.[1]);
   const { size } = await stat(out);
   await rm(out, { force: true });
   const info = JSON.parse(
-    (await run(DENO, ['info', '--json', '--config', CONFIG, script], {
+    (await run(DENO, ['info', '--json', '--node-modules-dir=manual', '--config', CONFIG, script], {
       env,
       cwd,
       maxBuffer: 2 ** 26,

@@ -53,6 +53,7 @@ export async function startDeno(
     '--allow-net',
     '--allow-env',
     '--allow-read',
+    '--node-modules-dir=manual',
     '--config',
     CONFIG,
     script,

@@ -13,11 +13,12 @@ import { addReport, type ResyncReport } from '../resync-report.ts';
  */
 export function resyncRoutes({ config, gateway, clock }: AppDeps) {
   const app = new Hono<AppEnv>();
-  const accepted = [
-    config.adminToken,
-    config.serviceRoleKey,
-    ...config.secretKeys,
-  ].filter((t): t is string => typeof t === 'string' && t.length > 0);
+  const projectKeys = [config.serviceRoleKey, ...config.secretKeys].filter(
+    (t): t is string => typeof t === 'string' && t.length > 0,
+  );
+  const accepted = [config.adminToken, ...projectKeys].filter(
+    (t): t is string => typeof t === 'string' && t.length > 0,
+  );
 
   app.post('/', async (c) => {
     if (accepted.length === 0) {
@@ -28,10 +29,19 @@ export function resyncRoutes({ config, gateway, clock }: AppDeps) {
           'SUPABASE_SECRET_KEYS).',
       );
     }
-    const presented = bearerToken(c.req.header('authorization'));
-    if (presented === null || !(await matchesAny(presented, accepted))) {
+    // The project's secret key may also come in `apikey`, the header Supabase clients send it
+    // in: on the local stack kong replaces an `Authorization: Bearer sb_…` with a JWT before the
+    // function sees it. A request is let in when either credential matches; both are checked
+    // every time, in constant time.
+    const bearer = bearerToken(c.req.header('authorization'));
+    const apikey = c.req.header('apikey')?.trim() || null;
+    const [bearerOk, apikeyOk] = await Promise.all([
+      bearer === null ? false : matchesAny(bearer, accepted),
+      apikey === null ? false : matchesAny(apikey, projectKeys),
+    ]);
+    if (!bearerOk && !apikeyOk) {
       c.set('outcome', 'unauthorized');
-      throw new ApiError(401, 'unauthorized', 'Missing or wrong bearer token.', {
+      throw new ApiError(401, 'unauthorized', 'Missing or wrong bearer token or apikey.', {
         'WWW-Authenticate': 'Bearer',
       });
     }

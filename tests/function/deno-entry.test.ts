@@ -25,6 +25,7 @@ describe('the deployed import graph', () => {
     const { stdout } = await promisify(execFile)(DENO, [
       'info',
       '--json',
+      '--node-modules-dir=manual',
       '--config',
       CONFIG,
       ENTRY,
@@ -48,7 +49,11 @@ describe('the deployed import graph', () => {
     >;
     const imports = JSON.parse(readFileSync(CONFIG, 'utf8')).imports as Record<string, string>;
     for (const [name, target] of Object.entries(imports)) {
-      const match = /^npm:(@?[^@]+)@([^/]+)\/?$/.exec(target);
+      // A prefix entry ("hono/") must target "npm:/pkg@version/": Deno cannot resolve
+      // "hono/request-id" against "npm:hono@version/", which is not a URL it can join to.
+      const match = name.endsWith('/')
+        ? /^npm:\/(@?[^@]+)@([^/]+)\/$/.exec(target)
+        : /^npm:(@?[^@/]+(?:\/[^@]+)?)@([^/]+)$/.exec(target);
       expect(match, target).not.toBeNull();
       expect(pkg[match![1]!], name).toBe(match![2]);
     }
@@ -87,6 +92,7 @@ describe.skipIf(!serverDb)(
         '--allow-net',
         '--allow-env',
         '--allow-read',
+        '--node-modules-dir=manual',
         '--config',
         CONFIG,
         ENTRY,

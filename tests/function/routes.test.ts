@@ -224,6 +224,37 @@ describe('POST /resync', () => {
     expect(gateway.calls).toEqual([]);
   });
 
+  it("accepts the project's secret key in the apikey header, as Supabase clients send it", async () => {
+    for (const key of [SECRET_KEY, SERVICE_ROLE_KEY]) {
+      const { app, gateway } = testApp();
+      gateway.always(() => report());
+      // supabase-js also sends a publishable key or a user JWT as the bearer: the apikey decides.
+      const res = await app.request(
+        RESYNC,
+        post(RESYNC, '{}', { apikey: key, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x' }),
+      );
+      expect(res.status).toBe(200);
+      expect(gateway.calls.length).toBeGreaterThan(0);
+    }
+  });
+
+  it.each([
+    ['the admin token', ADMIN_TOKEN],
+    ['the webhook secret', WEBHOOK_SECRET],
+    ['a wrong key', 'sb_secret_wrongwrongwrongwrongwrong'],
+    ['an empty value', ''],
+    ['the key with a character added', `${SECRET_KEY}x`],
+  ])('refuses %s in the apikey header with the same 401', async (_name, key) => {
+    const { app, gateway } = testApp();
+    const res = await app.request(RESYNC, post(RESYNC, '{}', { apikey: key }));
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await res.json()).toMatchObject({
+      error: { code: 'unauthorized', message: 'Missing or wrong bearer token or apikey.' },
+    });
+    expect(gateway.calls).toEqual([]);
+  });
+
   it('refuses the webhook secret and the hook secret', async () => {
     const { app } = testApp();
     for (const token of [WEBHOOK_SECRET, HOOK_SECRET]) {

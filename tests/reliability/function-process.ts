@@ -73,6 +73,7 @@ export async function startFunction(env: Record<string, string>): Promise<Functi
     '--allow-net',
     '--allow-env',
     '--allow-read',
+    '--node-modules-dir=manual',
     '--config',
     CONFIG,
     ENTRY,
