@@ -63,7 +63,7 @@ interface Row {
   failure_attempts: number | null;
 }
 
-// user_sync.user_plan is the one mapping (the migrations); the demo only reads it.
+// user_sync.plan is the one mapping (the migrations); the demo only reads it.
 const STATE_SQL = `
   select coalesce(a.id, u.id) as id,
          a.email::text as auth_email, a.phone::text as auth_phone, a.is_anonymous as auth_anonymous,
@@ -81,7 +81,7 @@ const STATE_SQL = `
          f.attempts as failure_attempts
   from auth.users a
   full join public.users u on u.id = a.id
-  left join lateral user_sync.user_plan(a.id, a.id) p on a.id is not null
+  left join lateral user_sync.plan(a.id, a.id) p on a.id is not null
   left join user_sync.sync_failures f on f.user_id = coalesce(a.id, u.id)
   order by coalesce(a.created_at, u.created_at), coalesce(a.id, u.id)`;
 

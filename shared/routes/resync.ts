@@ -36,8 +36,8 @@ export function resyncRoutes({ config, gateway, clock }: AppDeps) {
     const bearer = bearerToken(c.req.header('authorization'));
     const apikey = c.req.header('apikey')?.trim() || null;
     const [bearerOk, apikeyOk] = await Promise.all([
-      bearer === null ? false : matchesAny(bearer, accepted),
-      apikey === null ? false : matchesAny(apikey, projectKeys),
+      bearer ? matchesAny(bearer, accepted) : false,
+      apikey ? matchesAny(apikey, projectKeys) : false,
     ]);
     if (!bearerOk && !apikeyOk) {
       c.set('outcome', 'unauthorized');

@@ -78,10 +78,13 @@ describe('scripts/lib/migrations.ts', () => {
   it('on a fresh database: stand-in, every migration, each recorded with its statements', async () => {
     const { migrations } = await listMigrations();
     expect(migrations.map((m) => m.file)).toEqual([
-      '20261124000000_user_sync_tables.sql',
-      '20261124000100_user_sync_functions.sql',
-      '20261125000100_user_sync_fast_path_and_audit.sql',
-      '20261125000200_pg_function_hooks.sql',
+      '20261201000000_user_sync_setup.sql',
+      '20261201000100_user_sync_users_table.sql',
+      '20261201000200_user_sync_audit.sql',
+      '20261201000300_user_sync_mapping.sql',
+      '20261201000400_user_sync_trigger.sql',
+      '20261201000500_user_sync_api.sql',
+      '20261201000600_user_sync_pg_hooks.sql',
     ]);
     const result = await migrate(fresh.executor);
     expect(result.standIn).toBe(true);
@@ -96,8 +99,8 @@ describe('scripts/lib/migrations.ts', () => {
         statements: splitStatements(await readFile(m.path, 'utf8')),
       })),
     );
-    expect(expected[0]).toMatchObject({ version: '20261124000000', name: 'user_sync_tables' });
-    expect(expected[0]!.statements.length).toBeGreaterThan(10);
+    expect(expected[0]).toMatchObject({ version: '20261201000000', name: 'user_sync_setup' });
+    expect(expected[0]!.statements.length).toBeGreaterThan(5);
     expect(await history(fresh.executor)).toEqual(expected);
     // The migrations really ran: the table, the trigger and the API functions exist.
     const [objects] = await fresh.executor.query(

@@ -234,7 +234,7 @@ async function failure(id: string) {
 /** Whether public.users holds exactly what the mapping wants for this user. */
 async function inSync(id: string): Promise<boolean | undefined> {
   const rows = await db.query<{ in_sync: boolean }>(
-    'select in_sync from user_sync.user_plan($1, $1)',
+    'select in_sync from user_sync.plan($1, $1)',
     [id],
   );
   return rows[0]?.in_sync;
@@ -863,7 +863,7 @@ describe('who may call the hook functions', () => {
     });
   }
 
-  it('only supabase_auth_admin (and the owner) may; security definer, search_path empty', async () => {
+  it('only supabase_auth_admin (and the owner) may; security definer, search_path pinned to pg_catalog, pg_temp', async () => {
     const rows = await db.query<Json>(
       `select p.proname as fn, p.prosecdef as definer, p.proconfig as config,
               array(select case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end
@@ -880,7 +880,7 @@ describe('who may call the hook functions', () => {
       expect(row).toEqual({
         fn: row.fn,
         definer: true,
-        config: ['search_path=""'],
+        config: ['search_path=pg_catalog, pg_temp'],
         executors: [row.owner as string, 'supabase_auth_admin'].sort(),
         owner: row.owner,
       });

@@ -389,13 +389,13 @@ describe('a failure inside the trigger', () => {
     expect(await resync('p_dry_run => true')).toEqual(
       report(true, { auth_users: 4, app_users: 1, missing: 3, unchanged: 1, failures_pending: 1 }),
     );
-    // The batch fails as a whole, is redone user by user: the blocked user is counted as
-    // failed (not missing) and recorded again; the others are repaired.
+    // The batch fails as a whole, is redone user by user: the blocked user is still missing,
+    // fails and is recorded again; the others are repaired.
     expect(await resync()).toEqual(
       report(false, {
         auth_users: 4,
         app_users: 1,
-        missing: 2,
+        missing: 3,
         inserted: 2,
         unchanged: 1,
         failed: 1,

@@ -318,8 +318,8 @@ describe('the private schema user_sync', () => {
         const sql of [
           'select * from user_sync.roles',
           'select * from user_sync.sync_failures',
-          `select * from user_sync.user_plan('${alice.id}', '${alice.id}')`,
-          `select * from user_sync.apply('${alice.id}', '${alice.id}')`,
+          `select * from user_sync.plan('${alice.id}', '${alice.id}')`,
+          `select user_sync.sync_users('${alice.id}', '${alice.id}', null, false, 'x')`,
           `select user_sync.sync_one('${alice.id}', 'x')`,
           `insert into user_sync.roles (role, self_assignable) values ('evil', true)`,
         ]
@@ -358,7 +358,7 @@ describe('catalog checks', () => {
     ]);
   });
 
-  it("every security definer function in public and user_sync has search_path=''", async () => {
+  it('every security definer function in public and user_sync pins search_path to pg_catalog, pg_temp', async () => {
     const rows = await db.query<{ fn: string; config: string[] | null }>(
       `select p.pronamespace::regnamespace::text || '.' || p.proname as fn, p.proconfig as config
          from pg_proc p
@@ -371,21 +371,13 @@ describe('catalog checks', () => {
       'public.resync_users',
       'public.sync_my_user',
       'public.sync_user',
-      'user_sync.apply',
-      'user_sync.apply_one',
-      'user_sync.compile_settings',
-      'user_sync.delete_orphans',
       'user_sync.on_auth_user_change',
-      'user_sync.on_settings_change',
-      'user_sync.prune_audit',
-      'user_sync.record_failure',
-      'user_sync.resync_range',
-      'user_sync.sync_one',
+      'user_sync.on_users_write',
     ]);
     for (const { fn, config } of rows) {
       expect({ fn, search_path: config?.find((c) => c.startsWith('search_path=')) }).toEqual({
         fn,
-        search_path: 'search_path=""',
+        search_path: 'search_path=pg_catalog, pg_temp',
       });
     }
   });

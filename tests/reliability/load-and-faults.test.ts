@@ -160,7 +160,7 @@ async function outOfStep(): Promise<{ outOfStep: number; unrecorded: string[] }>
   const rows = await adminQuery<{ id: string; recorded: boolean }>(
     `select p.id, exists (select 1 from user_sync.sync_failures f where f.user_id = p.id)
               as recorded
-       from user_sync.user_plan($1, $2) p
+       from user_sync.plan($1, $2) p
       where not p.in_sync`,
     [FIRST_ID, LAST_ID],
   );

@@ -59,29 +59,25 @@ const SEQUENCES: Record<string, Role[]> = {
 const FUNCTIONS: Record<string, Role[]> = {
   'public.sync_user(uuid,text)': ['service_role'],
   'public.resync_users(boolean,uuid[],integer,uuid)': ['service_role'],
-  // For a signed-in user only (Supabase's default privileges also gave it to the service role,
-  // which migration 3 takes back: it has no user id to sync).
+  // For a signed-in user only (Supabase's default privileges also give it to the service role,
+  // which the migration takes back: it has no user id to sync).
   'public.sync_my_user()': ['authenticated'],
   'public.hook_custom_access_token(jsonb)': ['supabase_auth_admin'],
   'public.hook_before_user_created(jsonb)': ['supabase_auth_admin'],
-  'user_sync.user_plan(uuid,uuid)': [],
-  'user_sync.user_plan_one(uuid)': [],
-  'user_sync.apply(uuid,uuid,boolean,text)': [],
-  'user_sync.apply_one(uuid,boolean,text)': [],
+  'user_sync.values_of(users)': [],
+  'user_sync.map_user(auth.users,users)': [],
+  'user_sync.plan(uuid,uuid,uuid[])': [],
   'user_sync.record_failure(uuid,text,text,text)': [],
   'user_sync.on_auth_user_change()': [],
-  'user_sync.sync_one(uuid,text,boolean)': [],
-  'user_sync.resync_range(boolean,uuid,uuid,uuid,uuid)': [],
+  'user_sync.on_users_write()': [],
+  'user_sync.orphans_possible()': [],
   'user_sync.add_counts(jsonb,jsonb)': [],
-  'user_sync.delete_orphans(uuid[],text)': [],
-  'user_sync.known_roles()': [],
-  'user_sync.self_assignable_roles()': [],
-  'user_sync.default_role()': [],
+  'user_sync.write_users(uuid[])': [],
+  'user_sync.sync_users(uuid,uuid,uuid[],boolean,text)': [],
+  'user_sync.remove_orphans(uuid,uuid,uuid[],boolean,text)': [],
+  'user_sync.sync_one(uuid,text,boolean)': [],
   'user_sync.audit_enabled()': [],
-  'user_sync.audit_contact_values()': [],
-  'user_sync.compile_settings()': [],
-  'user_sync.on_settings_change()': [],
-  'user_sync.lock_space()': [],
+  'user_sync.audited_values(users)': [],
   'user_sync.prune_audit(interval)': [],
 };
 
@@ -204,13 +200,15 @@ describe('the expected tables cover every object', () => {
     expect(rows).toEqual([]);
   });
 
-  it("every security definer function in public and user_sync pins search_path=''", async () => {
+  it('every security definer function in public and user_sync pins search_path to pg_catalog, pg_temp', async () => {
     const rows = await db.query<{ fn: string; config: string[] | null }>(`
       select p.oid::regprocedure::text as fn, p.proconfig as config from pg_proc p
        where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)`);
     expect(rows.length).toBeGreaterThan(0);
     expect(
-      rows.filter((r) => !(r.config ?? []).includes('search_path=""')).map((r) => r.fn),
+      rows.filter((r) => !(r.config ?? []).includes('search_path=pg_catalog, pg_temp')).map((r) =>
+        r.fn
+      ),
     ).toEqual([]);
   });
 });

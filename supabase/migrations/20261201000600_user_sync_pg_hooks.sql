@@ -1,5 +1,6 @@
--- supabase-user-sync: the Auth hooks as Postgres functions, the no-network alternative to the
--- edge function's HTTP routes (spec §1.10). Supabase Auth calls them as supabase_auth_admin:
+-- supabase-user-sync 7/7: the Auth hooks as Postgres functions, the no-network alternative to
+-- the edge function's HTTP routes. Supabase Auth calls them as supabase_auth_admin
+-- (supabase/auth internal/hooks/v0hooks and internal/hooks/pgfunc):
 --
 --   set local statement_timeout TO '2000';
 --   select "public"."hook_custom_access_token"($1);   -- $1: the event JSON
@@ -10,9 +11,9 @@
 --
 -- Both are security definer, owned by the migration role: GoTrue's role has no rights in
 -- schema user_sync (and RLS denies it user_sync.roles), and granting it the internals would
--- give it more than these two entry points. Hence the empty search_path and qualified names.
+-- give it more than these two entry points. Hence the pinned search_path and qualified names.
 
--- The custom access token hook (spec §1.5). Every input claim goes back unchanged, plus
+-- The custom access token hook. Every input claim goes back unchanged, plus
 -- user_role: the role public.users holds once the user is synced. Runs on every sign-in and
 -- token refresh, inside Auth's token transaction, so it sees a user created earlier in that
 -- transaction (the first token after an autoconfirm sign-up) and its writes commit with it.
@@ -20,7 +21,7 @@ create function public.hook_custom_access_token(event jsonb)
 returns jsonb
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_claims jsonb := event -> 'claims';
@@ -39,19 +40,10 @@ begin
   begin
     v_user_id := (event ->> 'user_id')::uuid;
     if v_user_id is not null then
-      -- The cheap path, taken on almost every call: the row exists, holds what the mapping
-      -- wants, and no failure is pending. Primary-key probes (user_plan_one, the mapping for
-      -- one user); nothing written or locked.
-      select p.role into v_role
-      from user_sync.user_plan_one(v_user_id) p
-      where p.in_sync
-        and not exists (select 1 from user_sync.sync_failures f where f.user_id = v_user_id);
-      if not found then
-        -- Anything else goes through the one sync. It never raises on a failed write: it
-        -- records the failure and reports the role the row still has (null when there is no
-        -- row), which is what the HTTP hook adds too.
-        v_role := user_sync.sync_one(v_user_id, 'hook:custom-access-token') ->> 'role';
-      end if;
+      -- The one sync: on almost every call the row is in step and nothing is written or
+      -- locked. It never raises on a failed write: it records the failure and reports the
+      -- role the row still has (null when there is no row), which is what the HTTP hook adds.
+      v_role := user_sync.sync_one(v_user_id, 'hook:custom-access-token') ->> 'role';
     end if;
   exception
     -- Never fail a sign-in or a refresh: an error here would abort Auth's transaction. The
@@ -76,7 +68,7 @@ $$;
 comment on function public.hook_custom_access_token(jsonb) is
   'Custom access token hook as a Postgres function: syncs the user and returns {"claims": input claims + user_role}. Never raises. For supabase_auth_admin only. See docs/pg-hooks.md.';
 
--- The before-user-created hook (spec §1.3): allow, or refuse a sign-up that asks for a role it
+-- The before-user-created hook: allow, or refuse a sign-up that asks for a role it
 -- may not choose. The user does not exist yet and, for OAuth/SSO, this id is not the one that
 -- will be stored, so nothing is written. The roles come from user_sync.roles, the same data
 -- the mapping reads; the messages are the HTTP hook's.
@@ -85,7 +77,7 @@ returns jsonb
 language plpgsql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_asked jsonb := event -> 'user' -> 'user_metadata' -> 'role';
@@ -120,7 +112,7 @@ begin
   where r.self_assignable;
 
   -- HTTP code 400: the person asked for something they may not have. Auth reads the error
-  -- object from a Postgres hook's return value (spec §1.2).
+  -- object from a Postgres hook's return value.
   return jsonb_build_object('error', jsonb_build_object(
     'http_code', 400,
     'message',
@@ -138,7 +130,8 @@ $$;
 comment on function public.hook_before_user_created(jsonb) is
   'Before-user-created hook as a Postgres function: {} to allow, or {"error": {"http_code": 400, "message": …}} for a sign-up asking for a role it may not choose. For supabase_auth_admin only. See docs/pg-hooks.md.';
 
--- Grants as Supabase documents them for Postgres-function hooks (spec §1.10, §4.5): Auth's
+-- Grants as Supabase documents them for Postgres-function hooks
+-- (https://supabase.com/docs/guides/auth/auth-hooks#using-postgres-functions): Auth's
 -- role may find and call them; nobody else may, the API roles included (public functions are
 -- executable by PUBLIC, and on Supabase by anon, authenticated and service_role, by default).
 grant usage on schema public to supabase_auth_admin;

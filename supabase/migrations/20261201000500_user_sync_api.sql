@@ -1,0 +1,497 @@
+-- supabase-user-sync 6/7: syncing on request. The internals that sync a set of users, and the
+-- three functions the API exposes: sync_user (service role), sync_my_user (a signed-in user)
+-- and resync_users (service role). docs/sql-api.md is their contract.
+--
+-- Concurrency. The trigger (5/7) syncs inside the transaction that changes an auth user, so it
+-- is never stale. A sync from anywhere else reads the user in its own snapshot, and a change
+-- committed after that snapshot must not be overwritten by values planned from before it. So
+-- before it writes, a sync takes a share lock on each auth row it is about to write, skipping
+-- rows that someone holds (a transaction changing that user, whose own trigger will sync it:
+-- the sync says 'deferred' and writes nothing for it), and then plans again, in a new
+-- statement, which sees everything committed before its locks. Until it commits, no change of
+-- those users can commit, and no row is written from an older view.
+--
+-- Why row locks: PostgreSQL keeps them in the rows themselves, not in the shared lock table,
+-- so a resync of a million users takes no more shared memory than a resync of one; they are
+-- released with the transaction; and skipping held rows means a sync never waits, even when
+-- it runs inside the very transaction that holds the row (a Postgres-function hook in
+-- GoTrue's token transaction). Only rows that need a write are locked: a resync with nothing
+-- to do locks and writes nothing.
+
+-- Whether an app row can outlive its auth user: not while a validated, immediate foreign key
+-- from public.users.id cascades deletes of auth.users (2/7). Orphans appear only when it was
+-- dropped or deferred, or rows were copied in without it.
+create function user_sync.orphans_possible()
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select not exists (
+    select from pg_catalog.pg_constraint c
+    join pg_catalog.pg_attribute att
+      on att.attrelid = c.conrelid and att.attnum = c.conkey[1] and att.attname = 'id'
+    where c.conrelid = 'public.users'::pg_catalog.regclass
+      and c.confrelid = 'auth.users'::pg_catalog.regclass
+      and c.contype = 'f' and c.convalidated and not c.condeferrable
+      and c.confdeltype = 'c' and pg_catalog.cardinality(c.conkey) = 1
+  )
+$$;
+
+-- The plan: for each auth user with p_lo <= id <= p_hi (and id in p_ids when given), the
+-- values the mapping wants, whether it has an app row, and whether that row already holds
+-- them. Read-only; what sync_users acts on, and what anyone can read drift from:
+--   select * from user_sync.plan('00000000-0000-0000-0000-000000000000',
+--     'ffffffff-ffff-ffff-ffff-ffffffffffff') where not in_sync;
+create function user_sync.plan(p_lo uuid, p_hi uuid, p_ids uuid[] default null)
+returns table (
+  id uuid,
+  has_app_row boolean,
+  in_sync boolean,
+  email text,
+  phone text,
+  full_name text,
+  avatar_url text,
+  role text,
+  email_confirmed_at timestamptz,
+  is_anonymous boolean,
+  created_at timestamptz
+)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+-- One plan whatever the statistics say: primary-key range scans of both tables, merged or
+-- hashed, never a nested loop over a table scan (quadratic on an analysed, empty table); no
+-- JIT for what index scans do in milliseconds.
+set enable_seqscan = off
+set enable_nestloop = off
+set jit = off
+as $$
+  select a.id, u.id is not null, user_sync.values_of(u) is not distinct from m,
+    m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at, m.is_anonymous,
+    m.created_at
+  from auth.users a
+  -- The range repeated on public.users: the planner cannot infer it through the join, and
+  -- without it a batch would read the whole table.
+  left join public.users u on u.id = a.id and u.id >= p_lo and u.id <= p_hi
+  cross join lateral user_sync.map_user(a, u) m
+  where a.id >= p_lo and a.id <= p_hi and (p_ids is null or a.id = any (p_ids))
+$$;
+
+-- Adds the counts of two reports (the keys of docs/sql-api.md's resync report).
+create function user_sync.add_counts(p_a jsonb, p_b jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select pg_catalog.jsonb_object_agg(
+    k, coalesce((p_a ->> k)::bigint, 0) + coalesce((p_b ->> k)::bigint, 0))
+  from pg_catalog.unnest(array[
+    'auth_users', 'app_users', 'missing', 'stale', 'orphaned',
+    'inserted', 'updated', 'deleted', 'unchanged', 'failed'
+  ]) as k
+$$;
+
+-- Writes the app rows of the given auth users, which the caller has locked: inserts the
+-- missing, updates the stale, leaves rows in step alone. The same upsert as the trigger's,
+-- over rows read from auth.users instead of NEW.
+create function user_sync.write_users(
+  p_ids uuid[],
+  out inserted integer,
+  out updated integer
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+-- Primary-key probes whatever the statistics say (an analysed, still empty public.users would
+-- otherwise be scanned once per row); no JIT for what index probes do in microseconds.
+set enable_seqscan = off
+set jit = off
+as $$
+begin
+  with written as (
+    insert into public.users as u (
+      id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
+      created_at, updated_at
+    )
+    select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
+      m.is_anonymous, m.created_at, now()
+    from auth.users a
+    cross join lateral user_sync.map_user(a, null::public.users) m
+    where a.id = any (p_ids)
+    on conflict (id) do update set (
+      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, created_at,
+      updated_at
+    ) = (
+      select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
+        m.is_anonymous, m.created_at, now()
+      from auth.users a
+      cross join lateral user_sync.map_user(a, u) m
+      where a.id = u.id
+    )
+    where user_sync.values_of(u) is distinct from (
+      select user_sync.map_user(a, u) from auth.users a where a.id = u.id
+    )
+    returning u.xmax = 0 as was_inserted
+  )
+  select count(*) filter (where w.was_inserted), count(*) filter (where not w.was_inserted)
+  into inserted, updated
+  from written w;
+end;
+$$;
+
+-- Syncs the auth users with p_lo <= id <= p_hi (and, when p_ids is given, id in p_ids), or
+-- with p_dry_run says what a sync would do. Returns the counts of a resync report, plus
+-- `deferred` (rows skipped because a transaction is changing them) and `sqlstate` (the last
+-- failure's). App rows without an auth user are user_sync.remove_orphans' business.
+create function user_sync.sync_users(
+  p_lo uuid,
+  p_hi uuid,
+  p_ids uuid[],
+  p_dry_run boolean,
+  p_source text
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+-- Index probes for the failures and the locks, whatever the statistics say.
+set enable_seqscan = off
+set jit = off
+as $$
+declare
+  v_plan record;
+  v_locked uuid[] := '{}';
+  v_seen jsonb;
+  v_written record;
+  v_inserted integer := 0;
+  v_updated integer := 0;
+  v_failed integer := 0;
+  v_sqlstate text;
+  v_id uuid;
+begin
+  -- The failures on record before this sync. Only these may be drained at the end: one
+  -- recorded meanwhile (by a sign-up this sync never saw) must stay.
+  select coalesce(pg_catalog.jsonb_agg(
+    pg_catalog.jsonb_build_array(f.user_id, f.attempts, f.last_failed_at)), '[]')
+  into v_seen
+  from user_sync.sync_failures f
+  where f.user_id >= p_lo and f.user_id <= p_hi and (p_ids is null or f.user_id = any (p_ids));
+
+  select
+    count(*)::integer as auth_users,
+    (count(*) filter (where p.has_app_row))::integer as app_users,
+    (count(*) filter (where not p.has_app_row))::integer as missing,
+    (count(*) filter (where p.has_app_row and not p.in_sync))::integer as stale,
+    (count(*) filter (where p.in_sync))::integer as unchanged,
+    coalesce(array_agg(p.id) filter (where not p.in_sync), '{}') as ids
+  into v_plan
+  from user_sync.plan(p_lo, p_hi, p_ids) p;
+
+  if not p_dry_run and pg_catalog.cardinality(v_plan.ids) > 0 then
+    -- Lock what will be written; skip what a concurrent change holds (see the top).
+    select coalesce(array_agg(l.id), '{}') into v_locked
+    from (
+      select a.id from auth.users a where a.id = any (v_plan.ids)
+      for share skip locked
+    ) l;
+    perform pg_catalog.set_config('user_sync.source', p_source, true);
+    begin
+      v_written := user_sync.write_users(v_locked);
+      v_inserted := v_written.inserted;
+      v_updated := v_written.updated;
+    exception when others then
+      -- One bad row must not block the rest: one user at a time, recording those that fail.
+      foreach v_id in array v_locked loop
+        begin
+          v_written := user_sync.write_users(array[v_id]);
+          v_inserted := v_inserted + v_written.inserted;
+          v_updated := v_updated + v_written.updated;
+        exception when others then
+          v_failed := v_failed + 1;
+          v_sqlstate := sqlstate;
+          perform user_sync.record_failure(v_id, p_source, sqlstate, sqlerrm);
+        end;
+      end loop;
+    end;
+    perform pg_catalog.set_config('user_sync.source', '', true);
+  end if;
+
+  -- Drain the failures seen before, unless they failed again meanwhile (record_failure moved
+  -- them on) or were deferred: each such user is now synced or gone.
+  if not p_dry_run and v_seen <> '[]' then
+    delete from user_sync.sync_failures f
+    using pg_catalog.jsonb_array_elements(v_seen) seen
+    where f.user_id = (seen ->> 0)::uuid
+      and f.attempts = (seen ->> 1)::integer
+      and f.last_failed_at = (seen ->> 2)::timestamptz
+      and (f.user_id = any (v_locked) or not f.user_id = any (v_plan.ids));
+  end if;
+
+  return pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'auth_users', v_plan.auth_users,
+    'app_users', v_plan.app_users,
+    'missing', v_plan.missing,
+    'stale', v_plan.stale,
+    'orphaned', 0,
+    'inserted', v_inserted,
+    'updated', v_updated,
+    'deleted', 0,
+    'unchanged', v_plan.unchanged,
+    'failed', v_failed,
+    'deferred', case when p_dry_run then 0
+      else pg_catalog.cardinality(v_plan.ids) - pg_catalog.cardinality(v_locked) end,
+    'sqlstate', v_sqlstate
+  ));
+end;
+$$;
+
+-- Removes (or, with p_dry_run, counts) app rows whose auth user is gone, among the app rows
+-- with p_after < id <= p_until (p_after null: no lower bound) and id in p_ids when given.
+-- Only where the foreign key cannot already rule them out. The check and the delete are one
+-- statement, so they see the same snapshot: a sign-up that commits meanwhile is seen with
+-- both its rows or neither, and its app row is never taken for an orphan.
+create function user_sync.remove_orphans(
+  p_after uuid,
+  p_until uuid,
+  p_ids uuid[],
+  p_dry_run boolean,
+  p_source text
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+set enable_nestloop = off
+set jit = off
+as $$
+declare
+  v_orphaned integer := 0;
+  v_deleted integer := 0;
+begin
+  if not user_sync.orphans_possible() then
+    return user_sync.add_counts('{}', '{}');
+  end if;
+  if p_dry_run then
+    select count(*) into v_orphaned
+    from public.users u
+    where (p_after is null or u.id > p_after) and u.id <= p_until
+      and (p_ids is null or u.id = any (p_ids))
+      and not exists (select from auth.users a where a.id = u.id);
+  else
+    perform pg_catalog.set_config('user_sync.source', p_source, true);
+    delete from public.users u
+    where (p_after is null or u.id > p_after) and u.id <= p_until
+      and (p_ids is null or u.id = any (p_ids))
+      and not exists (select from auth.users a where a.id = u.id);
+    get diagnostics v_deleted = row_count;
+    perform pg_catalog.set_config('user_sync.source', '', true);
+    v_orphaned := v_deleted;
+  end if;
+  return user_sync.add_counts('{}', pg_catalog.jsonb_build_object(
+    'app_users', v_orphaned, 'orphaned', v_orphaned, 'deleted', v_deleted));
+end;
+$$;
+
+-- Syncs one user (or, with p_dry_run, says what a sync would do) and says what happened, with
+-- the counts of a resync. Shared by sync_user, sync_my_user and the Postgres hooks.
+create function user_sync.sync_one(
+  p_user_id uuid,
+  p_source text,
+  p_dry_run boolean default false
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_counts jsonb;
+  v_action text;
+begin
+  begin
+    v_counts := user_sync.sync_users(p_user_id, p_user_id, null, p_dry_run, p_source);
+    if (v_counts ->> 'auth_users')::integer = 0 then
+      v_counts := user_sync.add_counts(v_counts,
+        user_sync.remove_orphans(null, p_user_id, array[p_user_id], p_dry_run, p_source));
+      v_action := case when (v_counts ->> 'orphaned')::integer > 0 then 'deleted'
+        else 'not_found' end;
+    else
+      v_action := case
+        when (v_counts ->> 'failed')::integer > 0 then 'failed'
+        when (v_counts ->> 'deferred')::integer > 0 then 'deferred'
+        when (v_counts ->> 'missing')::integer > 0 then 'inserted'
+        when (v_counts ->> 'stale')::integer > 0 then 'updated'
+        else 'unchanged'
+      end;
+    end if;
+  exception when others then
+    -- What failed outside the write (say, the plan on a broken row): on record all the same.
+    if not p_dry_run then
+      perform user_sync.record_failure(p_user_id, p_source, sqlstate, sqlerrm);
+    end if;
+    v_action := 'failed';
+    v_counts := pg_catalog.jsonb_build_object('auth_users', 1, 'failed', 1, 'sqlstate', sqlstate);
+  end;
+  return pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'user_id', p_user_id,
+    'action', v_action,
+    'sqlstate', v_counts ->> 'sqlstate'
+  )) || pg_catalog.jsonb_build_object(
+    'role', (select u.role from public.users u where u.id = p_user_id),
+    'counts', user_sync.add_counts(v_counts, '{}')
+  );
+end;
+$$;
+
+revoke all on all functions in schema user_sync from public, anon, authenticated, service_role;
+
+-- For the service role (the edge function): sync one user by id. p_source names the path for
+-- the audit trail: 'hook:<hook name>', 'webhook', or the default 'sync_user'.
+create function public.sync_user(p_user_id uuid, p_source text default 'sync_user')
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_user_id is null then
+    raise exception using errcode = '22023', message = 'sync_user: p_user_id is required.';
+  end if;
+  if p_source is null or p_source !~ '^(sync_user|webhook|hook:[a-z0-9-]{1,40})$' then
+    raise exception using errcode = '22023', message =
+      'sync_user: p_source must be ''sync_user'', ''webhook'' or ''hook:<name>''.';
+  end if;
+  return user_sync.sync_one(p_user_id, p_source) - 'counts';
+end;
+$$;
+comment on function public.sync_user(uuid, text) is
+  'Syncs public.users for one auth user and returns {user_id, action, role}. Service role only.';
+revoke all on function public.sync_user(uuid, text) from public, anon, authenticated;
+grant execute on function public.sync_user(uuid, text) to service_role;
+
+-- For a signed-in user: make sure my own row exists and is current (audited as self_heal).
+create function public.sync_my_user()
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_user_id uuid := auth.uid();
+begin
+  if v_user_id is null then
+    raise exception using
+      errcode = '42501',
+      message = 'sync_my_user() needs a signed-in user: the request carries no user id.';
+  end if;
+  return user_sync.sync_one(v_user_id, 'self_heal') - 'counts';
+end;
+$$;
+comment on function public.sync_my_user() is
+  'Syncs the signed-in user''s own public.users row and returns {user_id, action, role}.';
+revoke all on function public.sync_my_user() from public, anon, service_role;
+grant execute on function public.sync_my_user() to authenticated;
+
+-- Repairs drift between auth.users and public.users, or reports it (p_dry_run). Contract and
+-- report: docs/sql-api.md.
+create function public.resync_users(
+  p_dry_run boolean default false,
+  p_user_ids uuid[] default null,
+  p_batch_size integer default null,
+  p_cursor uuid default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  -- Without p_batch_size, up to a million users per statement. Keyset batches of random UUIDs
+  -- are scattered over the whole table, so each batch reads most of its pages: one pass reads
+  -- it once.
+  v_internal_batch constant integer := 1000000;
+  v_dry_run boolean := coalesce(p_dry_run, false);
+  v_ids uuid[];
+  v_scope text;
+  v_limit integer;
+  v_after uuid := p_cursor;
+  v_first uuid;
+  v_last uuid;
+  v_report jsonb := user_sync.add_counts('{}', '{}');
+  v_done boolean := false;
+begin
+  if p_user_ids is not null and (p_batch_size is not null or p_cursor is not null) then
+    raise exception using errcode = '22023',
+      message = 'resync_users: p_user_ids cannot be combined with p_batch_size or p_cursor.';
+  end if;
+  if p_batch_size is not null and (p_batch_size < 1 or p_batch_size > 50000) then
+    raise exception using errcode = '22023', message = pg_catalog.format(
+      'resync_users: p_batch_size must be between 1 and 50000, got %s.', p_batch_size);
+  end if;
+  if p_cursor is not null and p_batch_size is null then
+    raise exception using errcode = '22023',
+      message = 'resync_users: p_cursor needs p_batch_size (one batch after the cursor).';
+  end if;
+  if p_user_ids is not null and pg_catalog.cardinality(p_user_ids) > 50000 then
+    raise exception using errcode = '22023',
+      message = 'resync_users: at most 50000 p_user_ids per call; use batches for more.';
+  end if;
+
+  if p_user_ids is not null then
+    v_scope := 'ids';
+    v_ids := array(select distinct i from pg_catalog.unnest(p_user_ids) i where i is not null
+      order by 1);
+    if pg_catalog.cardinality(v_ids) > 0 then
+      v_first := v_ids[1];
+      v_last := v_ids[pg_catalog.cardinality(v_ids)];
+      v_report := user_sync.add_counts(v_report,
+        user_sync.sync_users(v_first, v_last, v_ids, v_dry_run, 'resync'));
+      v_report := user_sync.add_counts(v_report,
+        user_sync.remove_orphans(null, v_last, v_ids, v_dry_run, 'resync'));
+    end if;
+    v_done := true;
+  else
+    v_scope := case when p_batch_size is null then 'all' else 'batch' end;
+    v_limit := coalesce(p_batch_size, v_internal_batch);
+    loop
+      -- The next keyset batch: the first and the v_limit-th auth id after the cursor (an
+      -- index-only walk of the primary key). Two spellings, so each can use the index.
+      if v_after is null then
+        select a.id into v_first from auth.users a order by a.id limit 1;
+        select a.id into v_last from auth.users a order by a.id offset v_limit - 1 limit 1;
+      else
+        select a.id into v_first from auth.users a where a.id > v_after order by a.id limit 1;
+        select a.id into v_last from auth.users a where a.id > v_after
+          order by a.id offset v_limit - 1 limit 1;
+      end if;
+      v_done := v_last is null;
+      if v_done then
+        select a.id into v_last from auth.users a order by a.id desc limit 1;
+      end if;
+      if v_first is not null then
+        v_report := user_sync.add_counts(v_report,
+          user_sync.sync_users(v_first, v_last, null, v_dry_run, 'resync'));
+      end if;
+      -- App rows are checked over the gap before the batch too, so orphans there are seen.
+      v_report := user_sync.add_counts(v_report, user_sync.remove_orphans(
+        v_after,
+        case when v_done then 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid else v_last end,
+        null, v_dry_run, 'resync'));
+      exit when v_done or p_batch_size is not null;
+      v_after := v_last;
+    end loop;
+  end if;
+
+  return v_report || pg_catalog.jsonb_build_object(
+    'dry_run', v_dry_run,
+    'scope', v_scope,
+    'failures_pending', (select count(*) from user_sync.sync_failures),
+    'next_cursor', case when v_done then null else v_last end,
+    'done', v_done
+  );
+end;
+$$;
+comment on function public.resync_users(boolean, uuid[], integer, uuid) is
+  'Repairs drift between auth.users and public.users (or reports it with p_dry_run) and returns a report. Service role only.';
+revoke all on function public.resync_users(boolean, uuid[], integer, uuid)
+  from public, anon, authenticated;
+grant execute on function public.resync_users(boolean, uuid[], integer, uuid) to service_role;
