@@ -7,15 +7,17 @@ import { coldstart } from './coldstart.ts';
 import { hooks } from './hooks.ts';
 import { connect, databaseUrl, useCommit } from './lib/db.ts';
 import { machine, met, type PartResult, printPart, writeReport } from './lib/report.ts';
+import { bulk } from './bulk.ts';
 import { resync } from './resync.ts';
 import { signup } from './signup.ts';
 
-const USAGE = `npm run bench -- [signup] [resync] [hooks] [coldstart] [options]
+const USAGE = `npm run bench -- [signup] [resync] [hooks] [coldstart] [bulk] [options]
 
   signup     --n 100000 (sign-ups)  --rounds 3  --commit-every 1  --metadata-update
   resync     --users 1000000  --small-users (users/10)  --sample 2000 (per-user loop)  --rounds 3
   hooks      --duration 3 (s per run)  --rounds 3  --concurrency 1,16,64  --hook-users 2000
   coldstart  --runs 7
+  bulk       --import-users 100000 (one insert … select)  --ids 50000 (resync_users p_user_ids)
   all        --out BENCHMARKS.md (or --no-write)
              --ref <git ref>: measure that commit (migrations, shared/, the function), not
              the working tree, where others may be mid-change
@@ -36,6 +38,8 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string' },
     concurrency: { type: 'string' },
     runs: { type: 'string' },
+    'import-users': { type: 'string' },
+    ids: { type: 'string' },
     out: { type: 'string' },
     ref: { type: 'string' },
     'no-write': { type: 'boolean' },
@@ -69,7 +73,7 @@ function seconds(name: 'duration', fallback: number): number {
   return n;
 }
 
-const ALL = ['signup', 'resync', 'hooks', 'coldstart'] as const;
+const ALL = ['signup', 'resync', 'hooks', 'coldstart', 'bulk'] as const;
 const unknown = positionals.filter((p) => !(ALL as readonly string[]).includes(p));
 if (unknown.length) {
   console.error(`Unknown part: ${unknown.join(', ')}\n\n${USAGE}`);
@@ -123,6 +127,11 @@ async function runPart(part: (typeof ALL)[number]): Promise<PartResult> {
       }, command);
     case 'coldstart':
       return await coldstart({ runs: int('runs', 7) }, command);
+    case 'bulk':
+      return await bulk(
+        { n: int('import-users', 100_000), ids: int('ids', 50_000), rounds },
+        command,
+      );
   }
 }
 
