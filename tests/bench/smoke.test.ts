@@ -5,12 +5,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coldstart } from '../../bench/coldstart.ts';
 import { hooks } from '../../bench/hooks.ts';
 import { met, type PartResult, renderPart, writeReport } from '../../bench/lib/report.ts';
 import { resync } from '../../bench/resync.ts';
 import { signup } from '../../bench/signup.ts';
+import { serverUrl } from '../helpers/db.ts';
 
 function wellFormed(r: PartResult) {
   expect(r.tables.length).toBeGreaterThan(0);
@@ -71,13 +72,23 @@ describe('the report', () => {
 describe.skipIf(!process.env.DATABASE_URL || !process.env.BENCH_SMOKE)(
   'npm run bench at toy sizes (BENCH_SMOKE=1, server only)',
   () => {
+    // The benchmarks take their server from DATABASE_URL, which in a test run only switches
+    // the server suites on: point them at the run's private cluster.
+    const switched = process.env.DATABASE_URL;
+    beforeAll(() => {
+      process.env.DATABASE_URL = serverUrl();
+    });
     afterAll(async () => {
-      // Every scratch database of this process is gone.
-      const sql = postgres(process.env.DATABASE_URL!, { max: 1 });
-      const left = await sql`select datname from pg_database
+      try {
+        // Every scratch database of this process is gone.
+        const sql = postgres(serverUrl(), { max: 1 });
+        const left = await sql`select datname from pg_database
       where datname like ${`usync\\_bench\\_%\\_${process.pid}\\_%`}`;
-      await sql.end();
-      expect(left.map((r) => r.datname)).toEqual([]);
+        await sql.end();
+        expect(left.map((r) => r.datname)).toEqual([]);
+      } finally {
+        process.env.DATABASE_URL = switched;
+      }
     });
 
     it('signup', async () => {

@@ -243,21 +243,43 @@ describe('auth.users and auth.identities', () => {
 
   it('are owned by supabase_auth_admin, with RLS on, readable by postgres with grant option', async () => {
     const rows = await db.query<
-      { relname: string; owner: string; rls: boolean; grantable: boolean }
+      { relname: string; owner: string; rls: boolean; grantable: boolean; all: boolean }
     >(
       `select c.relname, pg_get_userbyid(c.relowner) as owner, c.relrowsecurity as rls,
-              has_table_privilege('postgres', c.oid, 'SELECT WITH GRANT OPTION') as grantable
+              has_table_privilege('postgres', c.oid, 'SELECT WITH GRANT OPTION') as grantable,
+              has_table_privilege('postgres', c.oid,
+                'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') as all
          from pg_class c where c.relnamespace = 'auth'::regnamespace and c.relkind = 'r'
         order by 1`,
     );
     expect(rows).toEqual([
-      { relname: 'identities', owner: 'supabase_auth_admin', rls: true, grantable: true },
-      { relname: 'users', owner: 'supabase_auth_admin', rls: true, grantable: true },
+      {
+        relname: 'identities',
+        owner: 'supabase_auth_admin',
+        rls: true,
+        grantable: true,
+        all: true,
+      },
+      { relname: 'users', owner: 'supabase_auth_admin', rls: true, grantable: true, all: true },
     ]);
-    const [schema] = await db.query<{ owner: string }>(
-      `select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'auth'`,
+    // The schema belongs to the superuser (supabase_admin on hosted and on the server run's
+    // cluster; PGlite has only `postgres`). `postgres` may use it, not create in it.
+    const [schema] = await db.query<{ owner: string; superuser: boolean; usage: boolean }>(
+      `select pg_get_userbyid(n.nspowner) as owner, r.rolsuper as superuser,
+              has_schema_privilege('postgres', n.oid, 'USAGE') as usage
+         from pg_namespace n join pg_roles r on r.oid = n.nspowner where n.nspname = 'auth'`,
     );
-    expect(schema?.owner).toBe('supabase_auth_admin');
+    expect(schema).toEqual({
+      owner: db.kind === 'server' ? 'supabase_admin' : 'postgres',
+      superuser: true,
+      usage: true,
+    });
+    if (db.kind === 'server') {
+      const [create] = await db.query<{ create: boolean }>(
+        `select has_schema_privilege('postgres', 'auth', 'CREATE') as create`,
+      );
+      expect(create).toEqual({ create: false });
+    }
   });
 });
 
@@ -270,26 +292,31 @@ describe('roles', () => {
         rolinherit: boolean;
         rolbypassrls: boolean;
         rolsuper: boolean;
+        rolcreatedb: boolean;
+        rolcreaterole: boolean;
       }
     >(
-      `select rolname, rolcanlogin, rolinherit, rolbypassrls, rolsuper from pg_roles
-        where rolname in ('anon', 'authenticated', 'service_role', 'authenticator', 'supabase_auth_admin')
+      `select rolname, rolcanlogin, rolinherit, rolbypassrls, rolsuper, rolcreatedb, rolcreaterole
+         from pg_roles
+        where rolname in ('anon', 'authenticated', 'service_role', 'authenticator',
+                          'supabase_auth_admin', 'postgres', 'supabase_admin')
         order by rolname`,
     );
     const role = (name: string) => rows.find((r) => r.rolname === name);
+    // INHERIT since supabase/postgres 20230529180330.
     expect(role('anon')).toMatchObject({
       rolcanlogin: false,
-      rolinherit: false,
+      rolinherit: true,
       rolbypassrls: false,
     });
     expect(role('authenticated')).toMatchObject({
       rolcanlogin: false,
-      rolinherit: false,
+      rolinherit: true,
       rolbypassrls: false,
     });
     expect(role('service_role')).toMatchObject({
       rolcanlogin: false,
-      rolinherit: false,
+      rolinherit: true,
       rolbypassrls: true,
     });
     expect(role('authenticator')).toMatchObject({
@@ -303,6 +330,20 @@ describe('roles', () => {
       rolbypassrls: false,
       rolsuper: false,
     });
+    if (db.kind === 'server') {
+      // The server run's cluster is shaped like hosted: supabase_admin is the superuser,
+      // `postgres` is not (PGlite has only `postgres`, its superuser).
+      expect(role('supabase_admin')).toMatchObject({ rolsuper: true });
+      expect(role('postgres')).toEqual({
+        rolname: 'postgres',
+        rolcanlogin: true,
+        rolinherit: true,
+        rolbypassrls: true,
+        rolsuper: false,
+        rolcreatedb: true,
+        rolcreaterole: true,
+      });
+    }
 
     const settings = await db.query<{ rolname: string; setconfig: string[] }>(
       `select r.rolname, s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
@@ -324,8 +365,10 @@ describe('roles', () => {
       expect.arrayContaining(['anon', 'authenticated', 'service_role']),
     );
     expect(of('postgres')).toEqual(
-      expect.arrayContaining(['anon', 'authenticated', 'service_role', 'supabase_auth_admin']),
+      expect.arrayContaining(['anon', 'authenticated', 'service_role']),
     );
+    // Revoked on hosted (20240319072844, 20250421084701): postgres cannot act as GoTrue.
+    expect(of('postgres')).not.toContain('supabase_auth_admin');
   });
 
   it('supabase_auth_admin resolves unqualified names in auth and has no rights on public objects', async () => {
@@ -338,10 +381,13 @@ describe('roles', () => {
     );
     expect(where).toEqual({ user: 'supabase_auth_admin', path: 'auth', users: 'auth.users' });
 
-    await db.exec(`create table if not exists public.stand_in_probe (id int);
+    // Created as a migration creates them: by `postgres`.
+    await db.exec(`set role postgres;
+                   create table if not exists public.stand_in_probe (id int);
                    create or replace function public.stand_in_probe_fn() returns int
                      language sql as 'select 1';
-                   revoke execute on function public.stand_in_probe_fn() from public;`);
+                   revoke execute on function public.stand_in_probe_fn() from public;
+                   reset role;`);
     // The Postgres-function hooks' migration grants it USAGE on schema public (spec §1.10), and
     // nothing else: a table or a function that was not granted to it stays out of reach (the
     // classic "Database error saving new user" when a trigger forgets this).
@@ -355,9 +401,11 @@ describe('roles', () => {
   });
 
   it('new public functions are executable by the API roles, new tables are not granted', async () => {
-    await db.exec(`create table if not exists public.stand_in_probe (id int);
+    await db.exec(`set role postgres;
+                   create table if not exists public.stand_in_probe (id int);
                    create or replace function public.stand_in_probe_fn() returns int
-                     language sql as 'select 1';`);
+                     language sql as 'select 1';
+                   reset role;`);
     const [row] = await db.query<{ t: boolean; f: boolean; usage: boolean }>(
       `select has_table_privilege('authenticated', 'public.stand_in_probe', 'SELECT') as t,
               has_function_privilege('anon', 'public.stand_in_probe_fn()', 'EXECUTE') as f,

@@ -19,11 +19,12 @@ import {
   postgresExecutor,
   splitStatements,
 } from '../../scripts/lib/migrations.ts';
-import { createTestDb, type TestDb, withDatabase } from '../helpers/db.ts';
+import { createTestDb, serverUrl, type TestDb, withDatabase } from '../helpers/db.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
-const SERVER_URL = process.env.DATABASE_URL;
+/** The run's private cluster as its superuser (DATABASE_URL only switches the server run on). */
+const SERVER_URL = process.env.DATABASE_URL ? serverUrl() : undefined;
 
 let db: TestDb;
 let dbExecutor: Executor;

@@ -182,7 +182,8 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
           DENO_TLS_CA_STORE: 'system',
           ...passThrough(['NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']),
           PORT: String(port),
-          SUPABASE_DB_URL: db.url,
+          // As hosted injects it: the non-superuser `postgres`.
+          SUPABASE_DB_URL: db.urlAs('postgres'),
           AUTH_HOOK_SECRET: secret,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -102,7 +102,8 @@ describe.skipIf(!serverDb)(
           HOME: process.env.HOME,
           DENO_DIR: process.env.DENO_DIR,
           PORT: String(port),
-          DATABASE_URL: db.url,
+          // The role behind SUPABASE_DB_URL on hosted: the non-superuser `postgres`.
+          DATABASE_URL: db.urlAs('postgres'),
           AUTH_HOOK_SECRET: `${OLD_HOOK_SECRET}|${HOOK_SECRET}`,
           USER_SYNC_WEBHOOK_SECRET: WEBHOOK_SECRET,
           USER_SYNC_ADMIN_TOKEN: ADMIN_TOKEN,

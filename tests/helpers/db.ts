@@ -1,8 +1,8 @@
-// The test database harness. With DATABASE_URL: a database per test file, cloned from the
-// migrated template global-setup.ts built. Without: a PGlite instance per test file, loaded
-// from the data directory global-setup.ts prepared. Either way one interface: superuser
-// queries, GoTrue's transactions (as supabase_auth_admin) and PostgREST's (as a user, anon,
-// or the service role).
+// The test database harness. With DATABASE_URL: a database per test file on the run's private
+// hosted-shaped cluster, cloned from the template global-setup.ts migrated with the Supabase
+// CLI. Without: a PGlite instance per test file, loaded from the data directory
+// global-setup.ts prepared. Either way one interface: superuser queries, GoTrue's transactions
+// (as supabase_auth_admin) and PostgREST's (as a user, anon, or the service role).
 
 import { readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
@@ -14,6 +14,11 @@ import { migrate, pgliteExecutor } from '../../scripts/lib/migrations.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /**
+     * Server: the run's private cluster, as its superuser supabase_admin, database `postgres`
+     * (tests/helpers/cluster.ts). DATABASE_URL only switches the server run on.
+     */
+    dbServerUrl: string | null;
     /** Server: the migrated template database of this run. */
     dbTemplate: string | null;
     /** PGlite: a tarball of the migrated data directory. */
@@ -47,11 +52,16 @@ interface TestDbBase extends DbClient {
 
 export interface ServerTestDb extends TestDbBase {
   readonly kind: 'server';
-  /** Connection string of this file's database, as superuser. */
+  /** Connection string of this file's database, as the superuser supabase_admin. */
   readonly url: string;
   /**
+   * Connection string of this file's database logging in as `role`: `postgres` is what
+   * SUPABASE_DB_URL names on hosted (a non-superuser), the role to give a function process.
+   */
+  urlAs(role: string): string;
+  /**
    * A separate connection pool (for concurrency tests), logging in as `role` (default the
-   * superuser of DATABASE_URL). Ended by close() if the test has not ended it.
+   * superuser supabase_admin). Ended by close() if the test has not ended it.
    */
   connect(role?: string, options?: postgres.Options<Record<string, never>>): Sql;
 }
@@ -109,7 +119,7 @@ function uniqueName(prefix: string): string {
   return `${prefix}_${run}_${process.pid}_${counter}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
-function safeInject<K extends 'dbTemplate' | 'pgliteDataDir' | 'dbRunId'>(
+function safeInject<K extends 'dbServerUrl' | 'dbTemplate' | 'pgliteDataDir' | 'dbRunId'>(
   key: K,
 ): import('vitest').ProvidedContext[K] | undefined {
   try {
@@ -119,11 +129,27 @@ function safeInject<K extends 'dbTemplate' | 'pgliteDataDir' | 'dbRunId'>(
   }
 }
 
+/**
+ * The run's private cluster as its superuser (database `postgres`), for a test that makes
+ * databases of its own. Throws where the run has no server (DATABASE_URL unset) or the global
+ * setup did not run.
+ */
+export function serverUrl(): string {
+  const url = safeInject('dbServerUrl');
+  if (!url) {
+    throw new Error(
+      process.env.DATABASE_URL
+        ? 'No private cluster: tests/helpers/global-setup.ts did not run (is vitest.config.ts in use?)'
+        : 'No server in this run: set DATABASE_URL to run the server suites',
+    );
+  }
+  return url;
+}
+
 /** A fresh database for one test file. */
 export async function createTestDb(): Promise<TestDb> {
   const started = performance.now();
-  const url = process.env.DATABASE_URL;
-  const db = url ? await createServerDb(url) : await createPgliteDb();
+  const db = process.env.DATABASE_URL ? await createServerDb(serverUrl()) : await createPgliteDb();
   if (process.env.DEBUG_DB_HARNESS) {
     console.log(`${db.kind} test database ready in ${Math.round(performance.now() - started)} ms`);
   }
@@ -136,7 +162,7 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** DATABASE_URL with another database and, optionally, another user. */
+/** A connection string with another database and, optionally, another user. */
 export function withDatabase(url: string, database: string, user?: string): string {
   const u = new URL(url);
   u.pathname = `/${encodeURIComponent(database)}`;
@@ -170,7 +196,10 @@ async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
   const name = uniqueName('usync_t');
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database ${quoteIdent(name)} template ${quoteIdent(template)}`);
+    // Owned by `postgres` like the template (and a hosted project's database).
+    await admin.unsafe(
+      `create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`,
+    );
   } finally {
     await admin.end({ timeout: 5 });
   }
@@ -195,6 +224,7 @@ async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
   return {
     kind: 'server',
     url,
+    urlAs: (role) => withDatabase(baseUrl, name, role),
     ...postgresClient(main),
     connect(role?: string, options?: postgres.Options<Record<string, never>>): Sql {
       return open(role === undefined ? url : withDatabase(baseUrl, name, role), options);

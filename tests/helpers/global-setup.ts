@@ -1,78 +1,77 @@
 // vitest globalSetup: prepares, once per run, what every database test file clones.
-// - DATABASE_URL set: the cluster-wide roles (once, never from parallel workers), then a fresh
-//   template database with the stand-in and every migration; dropped at teardown.
+// - DATABASE_URL set: a private PostgreSQL cluster shaped like hosted Supabase
+//   (tests/helpers/cluster.ts), with a template database migrated by the real CLI as the
+//   non-superuser `postgres`; stopped and deleted at teardown.
 // - DATABASE_URL unset: a PGlite with roles, stand-in and migrations, dumped to a tarball that
 //   each test file loads into its own instance (faster than building one from nothing).
+//
+// DATABASE_URL is a switch here, not a server to use. Its value is not used as a fallback when
+// the cluster cannot start, on purpose: on a server someone already runs, `postgres` is the
+// superuser everyone logs in as. Making it the hosted non-superuser would lock them out of
+// their own server (hosted-roles.sql refuses to), and leaving it a superuser would run every
+// ownership, grant and definer test as a role that owns everything, where a migration that
+// fails on hosted installs fine and the tests pass for the wrong reason. Better a clear error.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
-import { applyRoles, migrate, postgresExecutor } from '../../scripts/lib/migrations.ts';
-import { preparePglite, withDatabase } from './db.ts';
+import {
+  type Cluster,
+  createHostedDatabase,
+  PG_BIN,
+  prepareHostedRoles,
+  startCluster,
+} from './cluster.ts';
+import { preparePglite } from './db.ts';
 
-const PREFIX = /^usync_(?:tpl|t)_[0-9a-z]+_(\d+)(?:_|$)/;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Databases left by runs on this machine whose process is gone (killed runs). */
-async function dropLeftovers(admin: postgres.Sql): Promise<void> {
-  const rows = await admin<{ datname: string }[]>`
-    select datname from pg_catalog.pg_database where datname like 'usync\\_%'`;
-  for (const { datname } of rows) {
-    const pid = Number(PREFIX.exec(datname)?.[1]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) {
-      await admin.unsafe(`drop database if exists "${datname}" with (force)`).catch(() => {});
-    }
-  }
-}
+/**
+ * Server settings. The suite's files run in parallel, each with several pools, and the
+ * reliability files open a dozen GoTrue sessions, the function's pool and admin pools at once:
+ * 320 connections leave room for many workers. The shared lock table stays the size of a stock
+ * server's (100 connections x 64 locks = 320 x 20): a statement that runs out of lock table
+ * there runs out here too, however many connections this cluster allows.
+ */
+const SETTINGS = {
+  max_connections: 320,
+  max_locks_per_transaction: 20,
+  shared_buffers: '128MB',
+};
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const runId = `${Date.now().toString(36)}`;
   project.provide('dbRunId', runId);
-  const url = process.env.DATABASE_URL;
 
-  if (url) {
+  if (process.env.DATABASE_URL) {
     const started = performance.now();
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    const template = `usync_tpl_${runId}_${process.pid}`;
+    let cluster: Cluster;
     try {
-      await dropLeftovers(admin);
-      await applyRoles(postgresExecutor(admin));
-      await admin.unsafe(`create database "${template}"`);
-      const tpl = postgres(withDatabase(url, template), { max: 1, onnotice: () => {} });
-      try {
-        await migrate(postgresExecutor(tpl), { roles: false });
-      } finally {
-        await tpl.end({ timeout: 5 });
-      }
+      cluster = await startCluster({ settings: SETTINGS });
     } catch (error) {
-      await admin.unsafe(`drop database if exists "${template}" with (force)`).catch(() => {});
-      await admin.end({ timeout: 5 });
+      throw new Error(
+        `DATABASE_URL is set, so the server suites run on a private PostgreSQL cluster, and it ` +
+          `could not be started from ${PG_BIN} (set PG_BIN to the folder of initdb and ` +
+          `pg_ctl): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    const template = `usync_tpl_${runId}`;
+    try {
+      await prepareHostedRoles(cluster);
+      await createHostedDatabase(cluster, template);
+    } catch (error) {
+      await cluster.stop();
       throw error;
     }
-    await admin.end({ timeout: 5 });
     if (process.env.DEBUG_DB_HARNESS) {
-      console.log(`template ${template} ready in ${Math.round(performance.now() - started)} ms`);
+      console.log(
+        `private cluster on port ${cluster.port} with template ${template} ready in ` +
+          `${Math.round(performance.now() - started)} ms`,
+      );
     }
+    project.provide('dbServerUrl', cluster.url());
     project.provide('dbTemplate', template);
     project.provide('pgliteDataDir', null);
-    return async () => {
-      const end = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        await end.unsafe(`drop database if exists "${template}" with (force)`);
-      } finally {
-        await end.end({ timeout: 5 });
-      }
-    };
+    return () => cluster.stop();
   }
 
   const started = performance.now();
@@ -88,6 +87,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (process.env.DEBUG_DB_HARNESS) {
     console.log(`PGlite data dir ready in ${Math.round(performance.now() - started)} ms`);
   }
+  project.provide('dbServerUrl', null);
   project.provide('dbTemplate', null);
   project.provide('pgliteDataDir', file);
   return async () => {

@@ -3,7 +3,7 @@
 // TypeError from a setImmediate (the process dies) or a pool that never answered again; see
 // unlessConnectionLost and postgresExecutor in shared/gateways/direct.ts.
 //
-// Server only, on a private cluster (cluster.ts): the restarts must not touch the shared server.
+// Server only, on a private cluster (cluster.ts): the restarts must not touch the run's cluster.
 
 import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +24,10 @@ const onEscape = (error: unknown) => void escaped.push(String(error).slice(0, 20
 
 beforeAll(async () => {
   if (!SERVER) return;
-  ({ db } = await faultableDatabase(process.env.DATABASE_URL!));
+  ({ db } = await faultableDatabase());
   admin = postgres(db.url, { max: 1, onnotice: () => {}, fetch_types: false });
-  gateway = createDirectGateway(postgresExecutor(db.url));
+  // As the function connects on hosted: `postgres`, the role behind SUPABASE_DB_URL.
+  gateway = createDirectGateway(postgresExecutor(db.urlAs('postgres')));
   process.on('uncaughtException', onEscape);
   process.on('unhandledRejection', onEscape);
 }, 120_000);

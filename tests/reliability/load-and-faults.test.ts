@@ -7,7 +7,7 @@
 // restores zero drift, and the function recovered by itself, in one process, within seconds.
 //
 // Server only (PGlite has one session). The restart needs a database of its own: a private
-// cluster started for this file (cluster.ts), never the shared server on 5432.
+// cluster started for this file (cluster.ts), never the run's cluster the other files use.
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -71,20 +71,23 @@ let fn: FunctionProcess;
 
 beforeAll(async () => {
   if (!SERVER) return;
-  ({ db, fallbackReason } = await faultableDatabase(process.env.DATABASE_URL!));
+  ({ db, fallbackReason } = await faultableDatabase());
   admin = resilientPool(db.url, {
     max: 3,
     connect_timeout: 5,
     connection: { application_name: 'usync-load-admin' },
   });
-  // A log of every failure recorded, including those a later sync or resync drained.
+  // A log of every failure recorded, including those a later sync or resync drained. The logging
+  // functions are the superuser's (security definer): the records are written by our functions
+  // as `postgres`, which has no rights on this test's schema.
   await admin.use((sql) =>
     sql.unsafe(`
     create schema reliability;
     create table reliability.failure_log (
       user_id uuid not null, source text not null, sqlstate text not null,
       at timestamptz not null default clock_timestamp());
-    create function reliability.log_failure() returns trigger language plpgsql as $$
+    create function reliability.log_failure() returns trigger language plpgsql
+      security definer set search_path = pg_catalog, pg_temp as $$
     begin
       insert into reliability.failure_log (user_id, source, sqlstate)
       values (new.user_id, new.source, new.sqlstate);
@@ -96,7 +99,8 @@ beforeAll(async () => {
     create table reliability.drain_log (
       user_id uuid not null, by_statement text not null,
       at timestamptz not null default clock_timestamp());
-    create function reliability.log_drain() returns trigger language plpgsql as $$
+    create function reliability.log_drain() returns trigger language plpgsql
+      security definer set search_path = pg_catalog, pg_temp as $$
     begin
       insert into reliability.drain_log (user_id, by_statement)
       values (old.user_id, left(regexp_replace(current_query(), '[[:space:]]+', ' ', 'g'), 80));
@@ -110,7 +114,8 @@ beforeAll(async () => {
     AUTH_HOOK_SECRET: secrets.hook,
     USER_SYNC_WEBHOOK_SECRET: secrets.webhook,
     USER_SYNC_ADMIN_TOKEN: secrets.admin,
-    DATABASE_URL: db.url,
+    // The function logs in as `postgres`, the role behind SUPABASE_DB_URL on hosted.
+    DATABASE_URL: db.urlAs('postgres'),
   });
 }, 120_000);
 
