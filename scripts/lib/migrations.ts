@@ -1,7 +1,8 @@
 // Applies the Supabase stand-in (where a database has no `auth` schema) and then every
 // supabase/migrations/*.sql not applied yet, recording each the way the Supabase CLI does
 // (supabase/cli pkg/migration: history.go, file.go, parser/), so the database can later be
-// managed by the CLI. Used by `npm run db:migrate`, the test harness and the local server.
+// managed by the CLI. Used by `npm run db:migrate`, the local server and the PGlite test run (the
+// server test run applies the migrations with the CLI itself: tests/helpers/cluster.ts).
 //
 // Runs on a `postgres` (postgres.js) client or on a PGlite instance; neither is imported at
 // run time, so this module adds no dependency to whoever imports it.

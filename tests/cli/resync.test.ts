@@ -66,7 +66,7 @@ describe('npm run resync against a running function', () => {
     db = await createTestDb();
     gateway = db.kind === 'pglite'
       ? { ...pgliteGateway(db.pglite), close: () => Promise.resolve() }
-      : createDirectGateway(postgresExecutor(db.url));
+      : createDirectGateway(postgresExecutor(db.urlAs('postgres')));
     const config = parseConfig({ USER_SYNC_ADMIN_TOKEN: TOKEN, USER_SYNC_RESYNC_BUDGET_MS: '1' });
     const app = createApp({ config, gateway, clock: systemClock, logger: memoryLogger() });
     serving = await serve(app, 0);

@@ -71,7 +71,7 @@ const uid = () => crypto.randomUUID().slice(0, 8);
 beforeAll(async () => {
   db = await createTestDb();
   gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.url) : pgliteExecutor(db.pglite),
+    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
   );
   app = createApp({
     config: parseConfig(baseEnv),

@@ -27,7 +27,7 @@ const logger = memoryLogger();
 beforeAll(async () => {
   db = await createTestDb();
   gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.url) : pgliteExecutor(db.pglite),
+    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
   );
   app = createApp({ config: parseConfig(baseEnv), gateway, clock: systemClock, logger });
 }, 120_000);

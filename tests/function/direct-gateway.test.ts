@@ -31,7 +31,7 @@ beforeAll(async () => {
     grant execute on function public.refuse to service_role;
   `);
   gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.url) : pgliteExecutor(db.pglite),
+    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
   );
 }, 120_000);
 

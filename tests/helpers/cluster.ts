@@ -34,6 +34,7 @@ import {
   postgresExecutor,
 } from '../../scripts/lib/migrations.ts';
 import { freePort } from './ports.ts';
+import { supabase } from './supabase-cli.ts';
 
 const run = promisify(execFile);
 
@@ -43,7 +44,6 @@ export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const PREFIX = 'usync-pg-';
 const ROOT = resolve(new URL('../../', import.meta.url).pathname);
 const FIXTURES = join(ROOT, 'tests/fixtures');
-const CLI = join(ROOT, 'node_modules/.bin/supabase');
 
 /** The bootstrap superuser, as on hosted Supabase. */
 export const SUPERUSER = 'supabase_admin';
@@ -261,35 +261,17 @@ export async function createHostedDatabase(
  * applies every migration not yet recorded and records it.
  */
 export async function pushMigrations(url: string, workdir: string = ROOT): Promise<string> {
-  const home = await mkdtemp(join(tmpdir(), 'usync-cli-home-'));
   const dbUrl = `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
-  try {
-    const { stdout, stderr } = await run(
-      CLI,
-      ['db', 'push', '--db-url', dbUrl, '--yes', '--workdir', workdir],
-      {
-        cwd: workdir,
-        timeout: 120_000,
-        maxBuffer: 16 * 1024 * 1024,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: home,
-          NO_COLOR: '1',
-          SUPABASE_TELEMETRY_DISABLED: '1',
-          DO_NOT_TRACK: '1',
-        },
-      },
-    );
-    return `${stdout}${stderr}`;
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
+  const result = await supabase(['db', 'push', '--db-url', dbUrl, '--yes', '--workdir', workdir], {
+    cwd: workdir,
+  });
+  if (result.code !== 0) {
     throw new Error(
       `supabase db push (as postgres, the non-superuser hosted role) failed:\n` +
-        `${(e.stderr || e.stdout || e.message).trim()}`,
+        `${(result.stderr || result.stdout).trim()}`,
     );
-  } finally {
-    await rm(home, { recursive: true, force: true });
   }
+  return `${result.stdout}${result.stderr}`;
 }
 
 /** A hosted-shaped cluster with one migrated database, for a suite that needs its own server. */

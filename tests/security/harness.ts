@@ -56,7 +56,7 @@ export function capturingLogger(): CapturingLogger {
 
 export function gatewayFor(db: TestDb): Gateway {
   return createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.url) : pgliteExecutor(db.pglite),
+    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
   );
 }
 
