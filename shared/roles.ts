@@ -1,19 +1,16 @@
 /**
  * The app roles, as the migrations ship them in the SQL table user_sync.roles (migration
- * 20261124000000_user_sync_tables.sql): a copy, because the function needs them without asking
+ * 20261201000000_user_sync_setup.sql): a copy, because the function needs them without asking
  * the database.
  *
- * - before-user-created refuses a sign-up that asks for a role it may not choose, with a sentence,
- *   instead of letting the sync silently downgrade it to the default.
- * - custom-access-token derives `user_role` from the token's claims when the database cannot see
- *   the user yet (the first token of an autoconfirm sign-up is minted inside the sign-up's own,
- *   uncommitted transaction), with the same creation rule the SQL mapping uses (roleAtCreation).
+ * before-user-created refuses a sign-up that asks for a role it may not choose, with a sentence,
+ * instead of letting the sync silently downgrade it to the default. The role rule itself (what a
+ * row and a token get) lives only in SQL: user_sync.role_for and user_sync.token_role.
  *
  * The database stays the source of truth: every row is written from user_sync.roles. Keep this
  * list equal to that table (tests/function/first-token.test.ts compares them on the migrated
- * database). A project that adds a role with an insert into user_sync.roles must add it here
- * too: until then a first token derives the default role where the trigger writes the new one
- * (never more privilege than the database grants, but not the same role either).
+ * database). A project that adds a self-assignable role with an insert into user_sync.roles must
+ * add it here too: until then before-user-created refuses a sign-up asking for it.
  */
 export const ROLES = [
   { role: 'client', selfAssignable: true, isDefault: true },
@@ -48,28 +45,4 @@ export function isKnownRole(role: unknown): role is Role {
 
 export function isSelfAssignable(role: unknown): role is SelfAssignableRole {
   return typeof role === 'string' && (SELF_ASSIGNABLE_ROLES as readonly string[]).includes(role);
-}
-
-/** `meta.role` if meta is a JSON object with an own `role` (what SQL's `meta ->> 'role'` reads). */
-function metadataRole(meta: unknown): unknown {
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return undefined;
-  return Object.hasOwn(meta, 'role') ? (meta as Record<string, unknown>)['role'] : undefined;
-}
-
-/**
- * The role a new user gets, by the rule the SQL mapping applies when it creates the
- * public.users row (docs/sql-api.md, "The role rule"): app_metadata.role if it is a known role,
- * else user_metadata.role if that role is self-assignable, else the default role.
- *
- * Only string values count, as in SQL, where `->>` turns a number or an object into text that
- * is never a role name (user_sync.roles allows only `^[a-z][a-z0-9_]*$`). user_metadata is
- * written by the user (supabase.auth.signUp's options.data, updateUser), so from it only a
- * self-assignable role is ever taken: asking for admin there gives the default.
- */
-export function roleAtCreation(appMetadata: unknown, userMetadata: unknown): Role {
-  const granted = metadataRole(appMetadata);
-  if (isKnownRole(granted)) return granted;
-  const chosen = metadataRole(userMetadata);
-  if (isSelfAssignable(chosen)) return chosen;
-  return DEFAULT_ROLE;
 }

@@ -9,7 +9,7 @@
 // Shared by the tests (through tests/helpers/gotrue.ts) and `npm run demo`; it needs only a
 // way to run a transaction as GoTrue does (AuthDb), so it imports nothing from the tests.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 /** What the sequences run statements on: one transaction's connection. */
 export interface SqlClient {
@@ -510,5 +510,45 @@ export function deleteUser(db: AuthDb, id: string): Promise<AuthUser> {
     const rows = await tx.query<AuthUser>('DELETE FROM users WHERE id = $1 RETURNING *', [id]);
     if (!rows[0]) throw new Error(`auth.users has no row ${id}`);
     return rows[0];
+  });
+}
+
+/** What GoTrue writes over a soft-deleted user's address: a value derived from it, not it. */
+function obfuscated(id: string, value: string): string {
+  return createHash('sha256').update(`${id}${value}`).digest('hex');
+}
+
+/**
+ * DELETE /admin/users/:id with should_soft_delete (models/user.go, SoftDeleteUser): the row
+ * stays. Email, phone and pending changes are obfuscated, the password and every token cleared
+ * and deleted_at set; then every user_metadata key is removed and app_metadata emptied, each in
+ * its own UPDATE; identities lose their identity_data.
+ */
+export function softDeleteUser(db: AuthDb, id: string): Promise<AuthUser> {
+  return db.asAuthAdmin(async (tx) => {
+    const user = await readUser(tx, id);
+    const email = user.email === null ? null : `${obfuscated(id, user.email)}@deleted.invalid`;
+    const phone = user.phone === null ? null : obfuscated(id, user.phone).slice(0, 15);
+    await tx.query(
+      `UPDATE users SET email = $2, phone = $3, encrypted_password = NULL,
+         email_change = '', phone_change = '', confirmation_token = '', recovery_token = '',
+         email_change_token_current = '', email_change_token_new = '', phone_change_token = '',
+         reauthentication_token = '', deleted_at = now(), updated_at = now()
+       WHERE id = $1`,
+      [id, email, phone],
+    );
+    const removeAll = Object.fromEntries(
+      Object.keys(user.raw_user_meta_data ?? {}).map((k) => [k, null]),
+    );
+    await updateUserMetaData(tx, id, removeAll);
+    await tx.query(
+      `UPDATE users SET raw_app_meta_data = '{}'::jsonb, updated_at = now() WHERE id = $1`,
+      [id],
+    );
+    await tx.query(
+      `UPDATE identities SET identity_data = '{}'::jsonb, updated_at = now() WHERE user_id = $1`,
+      [id],
+    );
+    return await readUser(tx, id);
   });
 }

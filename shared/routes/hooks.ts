@@ -4,7 +4,7 @@ import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
 import { type RetryPolicy, rpcWithRetry } from '../retry.ts';
-import { isSelfAssignable, roleAtCreation, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
+import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
 import {
   afterUserCreatedSchema,
   beforeUserCreatedSchema,
@@ -18,7 +18,14 @@ import type { z } from 'zod';
 export interface SyncResult {
   user_id: string;
   action: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'not_found' | 'deferred' | 'failed';
+  /** The role the row holds after the sync (null: no row). */
   role: string | null;
+  /**
+   * The role an access token may carry (user_sync.token_role): app_metadata's known role, else
+   * the row's self-assignable role, else the default; for a user the database cannot see yet,
+   * the creation rule over the claims sent in p_claims.
+   */
+  user_role?: string | null;
   sqlstate?: string;
 }
 
@@ -36,6 +43,20 @@ export const CUSTOM_ACCESS_TOKEN_RETRY: RetryPolicy = {
   attemptTimeoutMs: 1500,
   backoffMs: 200,
 };
+
+/**
+ * What user_sync.token_role reads of a token's claims: the roles app_metadata and user_metadata
+ * name, when they are strings (nothing else can name a role). Only that is sent, so a user's
+ * own user_metadata, which can be large or nested thousands deep, never reaches the database.
+ */
+function roleClaims(claims: Record<string, unknown>): Record<string, Record<string, string>> {
+  const role = (meta: unknown): Record<string, string> => {
+    if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return {};
+    const value = Object.hasOwn(meta, 'role') ? (meta as Record<string, unknown>)['role'] : null;
+    return typeof value === 'string' ? { role: value } : {};
+  };
+  return { app_metadata: role(claims['app_metadata']), user_metadata: role(claims['user_metadata']) };
+}
 
 type Payload = { Variables: AppEnv['Variables'] & { payload: unknown } };
 
@@ -149,54 +170,45 @@ export function hookRoutes(deps: AppDeps) {
     return c.json({}, 200);
   });
 
-  // Every input claim goes back unchanged (the answer replaces the whole JWT payload, spec
-  // §1.5), plus user_role, which is the database's answer whenever it gives one:
-  // - The user's row exists (or sync_user just wrote it): its role.
-  // - not_found: Auth mints the first token of an autoconfirm sign-up (and of a phone or
-  //   anonymous one) inside the sign-up's own transaction and calls this hook before that
-  //   transaction commits, so no other session, ours included, can see the user yet
-  //   (tests/db/pg-hooks.test.ts shows it). Such a token is for a user who is being created, so
-  //   the role comes from its claims by the creation rule the SQL mapping applies
-  //   (roleAtCreation): the role the trigger writes when the sign-up commits. The claims can be
-  //   trusted that far because Auth signed them and filled app_metadata from the row, which only
-  //   the service role writes; user_metadata is the user's, so from it only a self-assignable
-  //   role is ever taken. Only here: once a row exists its role may differ from the creation
-  //   rule (user_metadata is read only at creation), and the row wins.
-  // - Any other answer without a role (failed, deleted): no user_role.
-  // A user_role already in the input (GoTrue's own claims never carry one; something put it
-  // there) does not outlive the database's answer: it is replaced or removed.
-  // Without the database (unreachable, or an error within the budget) the claims go back as
-  // they came rather than failing every login: nothing says whether the user is new, so no role
-  // is derived (for an existing user it could differ from the row, e.g. after an admin removed
-  // app_metadata.role), and with nothing to weigh it against an input user_role is left as Auth
-  // sent it. RLS must treat a missing user_role as the least privilege.
+  // Every input claim goes back unchanged (the answer replaces the whole JWT payload), but
+  // user_role, which is ours: the database's user_sync.token_role, the same rule the
+  // Postgres-function hook applies:
+  // - app_metadata.role if it is a known role, else the row's role if it is self-assignable,
+  //   else the default; user_metadata is never read after creation. This holds when the sync
+  //   fails or is deferred: a revoked admin gets the default, not the row's stale role.
+  // - A user the database cannot see yet: Auth mints the first token of an anonymous sign-in,
+  //   an OAuth implicit flow or an id_token sign-in inside the transaction that creates the
+  //   user, before it commits. Then the creation rule applies to the claims we send along,
+  //   which Auth filled from that row and signed.
+  // An incoming user_role is always dropped (GoTrue's own claims never carry one). Without
+  // the database (unreachable, or an error within the budget) the claims go back without
+  // user_role rather than failing every login: RLS must treat a missing user_role as the
+  // least privilege.
   app.post('/custom-access-token', signed, async (c) => {
     const input = parse(c, customAccessTokenSchema);
     c.set('userId', input.user_id);
     // The raw parsed claims, not zod's copy, so nothing is reshaped.
     const claims = { ...(c.get('payload') as { claims: Record<string, unknown> }).claims };
+    delete claims['user_role'];
     try {
       const { result } = await rpcWithRetry<SyncResult>(
         gateway,
         clock,
         'sync_user',
-        { p_user_id: input.user_id, p_source: 'hook:custom-access-token' },
+        {
+          p_user_id: input.user_id,
+          p_source: 'hook:custom-access-token',
+          p_claims: roleClaims(claims),
+        },
         CUSTOM_ACCESS_TOKEN_RETRY,
       );
-      const { action, role } = result;
-      const userRole = typeof role === 'string'
-        ? role
-        : action === 'not_found'
-        ? roleAtCreation(claims['app_metadata'], claims['user_metadata'])
-        : null;
-      delete claims['user_role'];
-      if (userRole === null) {
-        c.set('outcome', 'no_role');
-        c.set('detail', action);
-      } else {
-        claims['user_role'] = userRole;
+      if (typeof result.user_role === 'string') {
+        claims['user_role'] = result.user_role;
         c.set('outcome', 'claims_added');
-        c.set('detail', typeof role === 'string' ? action : 'derived_from_claims');
+        c.set('detail', result.action);
+      } else {
+        c.set('outcome', 'no_role');
+        c.set('detail', result.action);
       }
     } catch (err) {
       c.set('outcome', 'claims_unchanged');

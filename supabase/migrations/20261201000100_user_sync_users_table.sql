@@ -12,11 +12,19 @@ create table public.users (
   role text not null references user_sync.roles (role) on update cascade,
   email_confirmed_at timestamptz,
   is_anonymous boolean not null default false,
+  -- Set when the auth user is soft-deleted (GoTrue's deleteUser(id, true)): the row stays, so
+  -- what the app keeps about the person can still point at it, but it holds no contact data,
+  -- no profile and only the default role.
+  deleted_at timestamptz,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- A user writes their own profile: bounded, so that no one can grow every audited sync of
+  -- their row (or make it fail) with megabytes of text. The names say the limit.
+  constraint full_name_at_most_200_characters check (char_length(full_name) <= 200),
+  constraint avatar_url_at_most_2048_characters check (char_length(avatar_url) <= 2048)
 );
 comment on table public.users is
-  'One row per auth.users row, kept in step by supabase-user-sync. id, email, phone, email_confirmed_at, is_anonymous follow auth.users; full_name and avatar_url belong to the user after creation; role changes only through app_metadata.';
+  'One row per auth.users row, kept in step by supabase-user-sync. id, email, phone, email_confirmed_at, is_anonymous, deleted_at follow auth.users; full_name and avatar_url belong to the user after creation; role changes only through app_metadata.';
 
 -- The foreign key to user_sync.roles is checked on every write and on role deletes.
 create index users_role on public.users (role);

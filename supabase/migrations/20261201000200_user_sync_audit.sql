@@ -75,6 +75,7 @@ as $$
   select pg_catalog.jsonb_build_object(
     'avatar_url', p_row.avatar_url,
     'created_at', p_row.created_at,
+    'deleted_at', p_row.deleted_at,
     'email', p_row.email,
     'email_confirmed_at', p_row.email_confirmed_at,
     'full_name', p_row.full_name,

@@ -15,6 +15,7 @@ create type user_sync.user_values as (
   role text,
   email_confirmed_at timestamptz,
   is_anonymous boolean,
+  deleted_at timestamptz,
   created_at timestamptz
 );
 
@@ -26,7 +27,65 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
   select p_row.id, p_row.email, p_row.phone, p_row.full_name, p_row.avatar_url, p_row.role,
-    p_row.email_confirmed_at, p_row.is_anonymous, p_row.created_at
+    p_row.email_confirmed_at, p_row.is_anonymous, p_row.deleted_at, p_row.created_at
+$$;
+
+-- The role rule's parts, each written once and used by map_user and the token hooks.
+-- A known role (user_sync.roles), or null.
+create function user_sync.known_role(p_role text)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.role from user_sync.roles r where r.role = p_role
+$$;
+
+-- A role a person may choose for themselves, or null.
+create function user_sync.self_assignable_role(p_role text)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.role from user_sync.roles r where r.role = p_role and r.self_assignable
+$$;
+
+create function user_sync.default_role()
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.role from user_sync.roles r where r.is_default
+$$;
+
+-- The role a user has. A known role in app_metadata (which only the service role can write)
+-- always wins. Otherwise: at creation (p_current_role is null: no row yet), a self-assignable
+-- role the user asked for in user_metadata; afterwards, the current role if it is
+-- self-assignable. user_metadata is never read after creation: every user can rewrite it
+-- (supabase.auth.updateUser), so reading it later would let anyone promote themselves. A role
+-- that is not self-assignable (admin) must stay backed by app_metadata, or falls to the
+-- default. The token hooks (7/7) apply the same rule to what a token may carry.
+create function user_sync.role_for(
+  p_app_metadata jsonb,
+  p_user_metadata jsonb,
+  p_current_role text
+)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(
+    user_sync.known_role(p_app_metadata ->> 'role'),
+    case
+      when p_current_role is null then
+        user_sync.self_assignable_role(p_user_metadata ->> 'role')
+      else user_sync.self_assignable_role(p_current_role)
+    end,
+    user_sync.default_role()
+  )
 $$;
 
 create function user_sync.map_user(a auth.users, cur public.users)
@@ -37,46 +96,40 @@ set search_path = pg_catalog, pg_temp
 as $$
   select
     a.id,
-    -- Auth-owned columns follow auth.users on every sync.
-    a.email::text,
-    a.phone::text,
+    -- Auth-owned columns follow auth.users on every sync. A soft-deleted user's email and
+    -- phone are GoTrue's obfuscated stand-ins: never copied.
+    case when a.deleted_at is null then a.email::text end,
+    case when a.deleted_at is null then a.phone::text end,
     -- Profile columns: taken from the provider's metadata while empty, then the user's own.
     -- Google puts a name in full_name or name and a picture in picture; GitHub a login in
     -- user_name or preferred_username and a picture in avatar_url. No name stays null rather
-    -- than becoming the email.
-    coalesce(
+    -- than becoming the email. Metadata is cut to the column's bound; a picture URL too long
+    -- to keep whole is left out rather than cut into a broken link. Soft-deleted: cleared.
+    case when a.deleted_at is null then coalesce(
       nullif(cur.full_name, ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
-    ),
-    coalesce(
+      left(coalesce(
+        nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
+        nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
+      ), 200)
+    ) end,
+    case when a.deleted_at is null then coalesce(
       nullif(cur.avatar_url, ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), ''),
-      nullif(btrim(a.raw_user_meta_data ->> 'picture'), '')
-    ),
-    -- The role. A known role in app_metadata (which only the service role can write) always
-    -- wins. Otherwise, at creation, a self-assignable role the user asked for in
-    -- user_metadata; afterwards the current role if it is self-assignable. user_metadata is
-    -- never read after creation: every user can rewrite it (supabase.auth.updateUser), so
-    -- reading it later would let anyone promote themselves. A role that is not
-    -- self-assignable (admin) must stay backed by app_metadata, or falls to the default.
-    coalesce(
-      (select r.role from user_sync.roles r where r.role = a.raw_app_meta_data ->> 'role'),
-      case
-        when cur.id is null then (
-          select r.role from user_sync.roles r
-          where r.role = a.raw_user_meta_data ->> 'role' and r.self_assignable)
-        else (
-          select r.role from user_sync.roles r
-          where r.role = cur.role and r.self_assignable)
-      end,
-      (select r.role from user_sync.roles r where r.is_default)
-    ),
+      (select u.v from (values
+        (1, nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), '')),
+        (2, nullif(btrim(a.raw_user_meta_data ->> 'picture'), ''))
+      ) as u (n, v) where char_length(u.v) <= 2048 order by u.n limit 1)
+    ) end,
+    -- A soft-deleted user keeps no role but the default (GoTrue empties its app_metadata too).
+    case when a.deleted_at is null
+      then user_sync.role_for(a.raw_app_meta_data, a.raw_user_meta_data, cur.role)
+      else user_sync.default_role()
+    end,
     a.email_confirmed_at,
     a.is_anonymous,
+    a.deleted_at,
     coalesce(a.created_at, cur.created_at, now())
 $$;
 

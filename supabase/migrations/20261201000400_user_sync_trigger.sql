@@ -21,6 +21,10 @@ returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- Never wait without limit: a row lock held on the user's app row (a profile edit left open,
+-- a session holding it on purpose) would hold the sign-up or the admin's change with it. A
+-- timeout is a failure like any other: recorded, and repaired by resync.
+set lock_timeout = '1s'
 as $$
 begin
   begin
@@ -28,20 +32,20 @@ begin
     perform pg_catalog.set_config('user_sync.source', 'trigger', true);
     insert into public.users as u (
       id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-      created_at, updated_at
+      deleted_at, created_at, updated_at
     )
     select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-      m.is_anonymous, m.created_at, now()
+      m.is_anonymous, m.deleted_at, m.created_at, now()
     from user_sync.map_user(new, null::public.users) m
     -- The user has a row already (an update, or a row written by a sync that raced this
     -- trigger): map against that row, as locked, so a profile the user filled in and a
     -- self-assigned role are kept.
     on conflict (id) do update set (
-      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, created_at,
-      updated_at
+      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, deleted_at,
+      created_at, updated_at
     ) = (
       select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-        m.is_anonymous, m.created_at, now()
+        m.is_anonymous, m.deleted_at, m.created_at, now()
       from user_sync.map_user(new, u) m
     )
     -- A row already in step is not written: no new row version, no updated_at bump.
@@ -69,7 +73,7 @@ create trigger user_sync_after_insert
 -- user_metadata during sign-up (sub, email_verified) cost nothing. The user_metadata keys are
 -- map_user's; only the role in app_metadata matters.
 create trigger user_sync_after_update
-  after update of email, phone, email_confirmed_at, is_anonymous, created_at,
+  after update of email, phone, email_confirmed_at, is_anonymous, deleted_at, created_at,
     raw_app_meta_data, raw_user_meta_data
   on auth.users
   for each row
@@ -78,6 +82,7 @@ create trigger user_sync_after_update
     or old.phone is distinct from new.phone
     or old.email_confirmed_at is distinct from new.email_confirmed_at
     or old.is_anonymous is distinct from new.is_anonymous
+    or old.deleted_at is distinct from new.deleted_at
     or old.created_at is distinct from new.created_at
     or old.raw_app_meta_data -> 'role' is distinct from new.raw_app_meta_data -> 'role'
     or old.raw_user_meta_data -> 'full_name' is distinct from new.raw_user_meta_data -> 'full_name'

@@ -55,6 +55,7 @@ returns table (
   role text,
   email_confirmed_at timestamptz,
   is_anonymous boolean,
+  deleted_at timestamptz,
   created_at timestamptz
 )
 language sql
@@ -69,7 +70,7 @@ set jit = off
 as $$
   select a.id, u.id is not null, user_sync.values_of(u) is not distinct from m,
     m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at, m.is_anonymous,
-    m.created_at
+    m.deleted_at, m.created_at
   from auth.users a
   -- The range repeated on public.users: the planner cannot infer it through the join, and
   -- without it a batch would read the whole table.
@@ -112,19 +113,19 @@ begin
   with written as (
     insert into public.users as u (
       id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-      created_at, updated_at
+      deleted_at, created_at, updated_at
     )
     select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-      m.is_anonymous, m.created_at, now()
+      m.is_anonymous, m.deleted_at, m.created_at, now()
     from auth.users a
     cross join lateral user_sync.map_user(a, null::public.users) m
     where a.id = any (p_ids)
     on conflict (id) do update set (
-      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, created_at,
-      updated_at
+      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, deleted_at,
+      created_at, updated_at
     ) = (
       select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-        m.is_anonymous, m.created_at, now()
+        m.is_anonymous, m.deleted_at, m.created_at, now()
       from auth.users a
       cross join lateral user_sync.map_user(a, u) m
       where a.id = u.id
@@ -160,7 +161,7 @@ set jit = off
 as $$
 declare
   v_plan record;
-  v_locked uuid[] := '{}';
+  v_locked uuid[] := '{}'::uuid[];
   v_seen jsonb;
   v_written record;
   v_inserted integer := 0;
@@ -342,16 +343,51 @@ begin
 end;
 $$;
 
+-- The role an access token may carry as user_role: the role rule (user_sync.role_for) applied
+-- to the user's app_metadata and current row, with user_metadata never read. It does not
+-- depend on the sync having written: a revoked admin whose sync fails or is deferred still
+-- gets the default. A user the database cannot see yet (the first token of a sign-up minted
+-- inside the sign-up's uncommitted transaction, seen from another session) gets the creation
+-- rule applied to the token's claims, which Auth filled from that row and signed; without
+-- claims, null. A soft-deleted user gets the default.
+create function user_sync.token_role(p_user_id uuid, p_claims jsonb)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when a.id is not null and a.deleted_at is not null then user_sync.default_role()
+    when a.id is not null then user_sync.role_for(a.raw_app_meta_data, null, u.role)
+    when pg_catalog.jsonb_typeof(p_claims) = 'object' then user_sync.role_for(
+      case when pg_catalog.jsonb_typeof(p_claims -> 'app_metadata') = 'object'
+        then p_claims -> 'app_metadata' end,
+      case when pg_catalog.jsonb_typeof(p_claims -> 'user_metadata') = 'object'
+        then p_claims -> 'user_metadata' end,
+      null)
+  end
+  from (select p_user_id as id) k
+  left join auth.users a on a.id = k.id
+  left join public.users u on u.id = k.id
+$$;
+
 revoke all on all functions in schema user_sync from public, anon, authenticated, service_role;
 
 -- For the service role (the edge function): sync one user by id. p_source names the path for
--- the audit trail: 'hook:<hook name>', 'webhook', or the default 'sync_user'.
-create function public.sync_user(p_user_id uuid, p_source text default 'sync_user')
+-- the audit trail: 'hook:<hook name>', 'webhook', or the default 'sync_user'. p_claims: the
+-- custom-access-token hook's claims, for user_role when the database cannot see the user yet.
+create function public.sync_user(
+  p_user_id uuid,
+  p_source text default 'sync_user',
+  p_claims jsonb default null
+)
 returns jsonb
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_result jsonb;
 begin
   if p_user_id is null then
     raise exception using errcode = '22023', message = 'sync_user: p_user_id is required.';
@@ -360,16 +396,33 @@ begin
     raise exception using errcode = '22023', message =
       'sync_user: p_source must be ''sync_user'', ''webhook'' or ''hook:<name>''.';
   end if;
-  return user_sync.sync_one(p_user_id, p_source) - 'counts';
+  v_result := user_sync.sync_one(p_user_id, p_source) - 'counts';
+  -- A statement of its own: token_role is stable, so within sync_one's statement it would
+  -- read the snapshot from before the sync wrote.
+  return v_result
+    || pg_catalog.jsonb_build_object('user_role', user_sync.token_role(p_user_id, p_claims));
 end;
 $$;
-comment on function public.sync_user(uuid, text) is
-  'Syncs public.users for one auth user and returns {user_id, action, role}. Service role only.';
-revoke all on function public.sync_user(uuid, text) from public, anon, authenticated;
-grant execute on function public.sync_user(uuid, text) to service_role;
+comment on function public.sync_user(uuid, text, jsonb) is
+  'Syncs public.users for one auth user and returns {user_id, action, role, user_role}. Service role only.';
+revoke all on function public.sync_user(uuid, text, jsonb) from public, anon, authenticated;
+grant execute on function public.sync_user(uuid, text, jsonb) to service_role;
 
 -- For a signed-in user: make sure my own row exists and is current (audited as self_heal).
-create function public.sync_my_user()
+--
+-- The work needs the owner's rights (it writes public.users and reads auth.users), but a
+-- security definer function that `authenticated` can execute in a schema the Data API exposes
+-- is what Supabase's Security Advisor warns about. So the definer lives in user_sync_api, a
+-- schema the API does not expose and that holds nothing else, and public.sync_my_user() is a
+-- plain (security invoker) function that calls it: the Data API's `rpc('sync_my_user')` works
+-- as before, and nothing privileged sits in an exposed schema.
+create schema user_sync_api;
+comment on schema user_sync_api is
+  'supabase-user-sync: the one privileged function a signed-in user may reach, through public.sync_my_user(). Not exposed through the Data API.';
+revoke all on schema user_sync_api from public;
+grant usage on schema user_sync_api to authenticated;
+
+create function user_sync_api.sync_my_user()
 returns jsonb
 language plpgsql
 security definer
@@ -386,8 +439,21 @@ begin
   return user_sync.sync_one(v_user_id, 'self_heal') - 'counts';
 end;
 $$;
+revoke all on function user_sync_api.sync_my_user() from public, anon, service_role;
+grant execute on function user_sync_api.sync_my_user() to authenticated;
+
+create function public.sync_my_user()
+returns jsonb
+language sql
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select user_sync_api.sync_my_user()
+$$;
 comment on function public.sync_my_user() is
   'Syncs the signed-in user''s own public.users row and returns {user_id, action, role}.';
+-- For a signed-in user only: Supabase's default privileges also give new functions to anon
+-- and the service role, which has no user id to sync.
 revoke all on function public.sync_my_user() from public, anon, service_role;
 grant execute on function public.sync_my_user() to authenticated;
 

@@ -13,10 +13,11 @@
 -- schema user_sync (and RLS denies it user_sync.roles), and granting it the internals would
 -- give it more than these two entry points. Hence the pinned search_path and qualified names.
 
--- The custom access token hook. Every input claim goes back unchanged, plus
--- user_role: the role public.users holds once the user is synced. Runs on every sign-in and
--- token refresh, inside Auth's token transaction, so it sees a user created earlier in that
--- transaction (the first token after an autoconfirm sign-up) and its writes commit with it.
+-- The custom access token hook. Every input claim goes back unchanged but user_role, which is
+-- ours: user_sync.token_role's answer (6/7), never what the event carried. Runs on every
+-- sign-in and token refresh, inside Auth's token transaction, so it sees a user created
+-- earlier in that transaction (anonymous sign-in, OAuth implicit flow, id_token) and its
+-- writes commit with it.
 create function public.hook_custom_access_token(event jsonb)
 returns jsonb
 language plpgsql
@@ -37,13 +38,18 @@ begin
     ));
   end if;
 
+  -- An incoming user_role is never passed on: GoTrue's claims never carry one, so something
+  -- else put it there.
+  v_claims := v_claims - 'user_role';
   begin
     v_user_id := (event ->> 'user_id')::uuid;
     if v_user_id is not null then
       -- The one sync: on almost every call the row is in step and nothing is written or
-      -- locked. It never raises on a failed write: it records the failure and reports the
-      -- role the row still has (null when there is no row), which is what the HTTP hook adds.
-      v_role := user_sync.sync_one(v_user_id, 'hook:custom-access-token') ->> 'role';
+      -- locked. It never raises on a failed write: it records the failure.
+      perform user_sync.sync_one(v_user_id, 'hook:custom-access-token');
+      -- The role a token may carry, whether or not the sync wrote: a revoked admin whose
+      -- sync keeps failing gets the default role, not the row's stale admin.
+      v_role := user_sync.token_role(v_user_id, v_claims);
     end if;
   exception
     -- Never fail a sign-in or a refresh: an error here would abort Auth's transaction. The

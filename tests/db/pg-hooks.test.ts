@@ -542,16 +542,14 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     expect(await appRow(user.id)).toMatchObject({ role: 'admin' });
   });
 
-  it('a user with no auth row: the claims unchanged, no user_role, nothing written', async () => {
+  it('a user the database cannot see: user_role from its claims by the creation rule, in both hooks; nothing written', async () => {
     const ghost = { ...(await signUpAnonymous(db)), id: crypto.randomUUID() };
     const event = tokenEvent(ghost);
     const out = JSON.parse(await hookOnce('hook_custom_access_token', event));
-    expect(out).toStrictEqual({ claims: JSON.parse(event).claims });
-    // The HTTP hook cannot tell a user nobody can see yet (the first token, inside the sign-up
-    // transaction) from one that does not exist: on not_found it derives the role from the claims.
-    expect(await viaHttp('custom-access-token', event)).toStrictEqual({
-      claims: { ...JSON.parse(event).claims, user_role: 'client' },
-    });
+    // Neither hook can tell a user nobody can see yet (the first token, inside the sign-up
+    // transaction) from one that does not exist: both apply the creation rule to the claims.
+    expect(out).toStrictEqual({ claims: { ...JSON.parse(event).claims, user_role: 'client' } });
+    expect(await viaHttp('custom-access-token', event)).toStrictEqual(out);
     expect(await appRow(ghost.id)).toBeUndefined();
     expect(await failure(ghost.id)).toBeUndefined();
   });
@@ -577,7 +575,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
 });
 
 describe('hook_custom_access_token when the sync fails', () => {
-  it('a failing write: the claims without user_role, the failure recorded, Auth carries on', async () => {
+  it('a failing write: user_role by the token rule all the same, the failure recorded, Auth carries on', async () => {
     await whileBlocked(async () => {
       // The trigger's write fails too (and is recorded): the user has no row.
       const user = await signUpEmail(db, {
@@ -596,7 +594,8 @@ describe('hook_custom_access_token when the sync fails', () => {
         ]);
         return answer;
       });
-      expect(out).toStrictEqual({ claims: JSON.parse(event).claims });
+      // No row, no app_metadata role: the default.
+      expect(out).toStrictEqual({ claims: { ...JSON.parse(event).claims, user_role: 'client' } });
       expect(await failure(user.id)).toEqual({
         source: 'hook:custom-access-token',
         attempts: Number(recorded!.attempts) + 1,

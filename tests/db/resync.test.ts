@@ -431,6 +431,8 @@ describe('a failure inside the trigger', () => {
       action: 'failed',
       sqlstate: '23514',
       role: null,
+      // What a token may carry all the same: no app_metadata role, no row, the default.
+      user_role: 'client',
     });
     expect(await failure(blocked.id)).toEqual({
       user_id: blocked.id,

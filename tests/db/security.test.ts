@@ -295,7 +295,12 @@ describe('the service role', () => {
     const [one] = await db.asServiceRole((tx) =>
       tx.query<{ r: unknown }>('select public.sync_user($1) as r', [bob.id])
     );
-    expect(one?.r).toEqual({ user_id: bob.id, action: 'unchanged', role: 'client' });
+    expect(one?.r).toEqual({
+      user_id: bob.id,
+      action: 'unchanged',
+      role: 'client',
+      user_role: 'client',
+    });
     const [all] = await db.asServiceRole((tx) =>
       tx.query<{ r: Record<string, unknown> }>(
         'select public.resync_users(p_dry_run => true) as r',
@@ -362,17 +367,18 @@ describe('catalog checks', () => {
     const rows = await db.query<{ fn: string; config: string[] | null }>(
       `select p.pronamespace::regnamespace::text || '.' || p.proname as fn, p.proconfig as config
          from pg_proc p
-        where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)
+        where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace,
+          'user_sync_api'::regnamespace)
         order by 1`,
     );
     expect(rows.map((r) => r.fn)).toEqual([
       'public.hook_before_user_created',
       'public.hook_custom_access_token',
       'public.resync_users',
-      'public.sync_my_user',
       'public.sync_user',
       'user_sync.on_auth_user_change',
       'user_sync.on_users_write',
+      'user_sync_api.sync_my_user',
     ]);
     for (const { fn, config } of rows) {
       expect({ fn, search_path: config?.find((c) => c.startsWith('search_path=')) }).toEqual({
@@ -449,7 +455,12 @@ describe('catalog checks', () => {
         );
         return { one: one[0]?.r, all: all[0]?.r, dry: dry[0]?.r };
       });
-      expect(results.one).toEqual({ user_id: victim.id, action: 'inserted', role: 'artist' });
+      expect(results.one).toEqual({
+        user_id: victim.id,
+        action: 'inserted',
+        role: 'artist',
+        user_role: 'artist',
+      });
       expect(results.all).toMatchObject({ inserted: 1, updated: 0, failed: 0 });
       expect(results.dry).toMatchObject({ missing: 0, stale: 0, orphaned: 0, failed: 0 });
 

@@ -1,7 +1,8 @@
 // A sync outside the trigger must never overwrite what a concurrent change's trigger wrote with
 // values planned from an older snapshot (found by the load-and-fault suite: an admin's role grant
-// undone by a webhook that raced it). The trigger holds a per-user sync lock until its transaction
-// ends; sync_user, sync_my_user and the hooks take it without waiting, or defer.
+// undone by a webhook that raced it). A change holds its auth row until its transaction ends;
+// every sync but the trigger share-locks the auth rows it writes, skipping held ones (deferred),
+// and plans again after locking.
 //
 // Server only: needs two sessions.
 
@@ -70,7 +71,13 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
         return (await tx.unsafe(`select public.sync_user($1, 'webhook') as r`, [user.id]))[0]!.r;
       });
       const waited = performance.now() - started;
-      expect(answer).toEqual({ user_id: user.id, action: 'deferred', role: 'client' });
+      expect(answer).toEqual({
+        user_id: user.id,
+        action: 'deferred',
+        role: 'client',
+        // The grant has not committed: a token minted now carries what is committed.
+        user_role: 'client',
+      });
       expect(waited).toBeLessThan(5_000);
 
       commit.open();
@@ -84,7 +91,12 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
       const again = await db.asServiceRole((tx) =>
         tx.query<{ r: unknown }>(`select public.sync_user($1, 'webhook') as r`, [user.id])
       );
-      expect(again[0]!.r).toEqual({ user_id: user.id, action: 'updated', role: 'admin' });
+      expect(again[0]!.r).toEqual({
+        user_id: user.id,
+        action: 'updated',
+        role: 'admin',
+        user_role: 'admin',
+      });
       expect(await row(user.id)).toEqual({ role: 'admin', email });
     } finally {
       await Promise.all([gotrue, webhook].map((p) => p.end({ timeout: 5 })));
@@ -123,7 +135,12 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
       });
       await new Promise((r) => setTimeout(r, 200));
       release.open();
-      expect(await syncing).toEqual({ user_id: user.id, action: 'updated', role: 'client' });
+      expect(await syncing).toEqual({
+        user_id: user.id,
+        action: 'updated',
+        role: 'client',
+        user_role: 'client',
+      });
       await granting;
       expect(await row(user.id)).toEqual({ role: 'admin', email });
     } finally {

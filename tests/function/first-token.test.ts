@@ -151,7 +151,7 @@ describe.skipIf(!SERVER)(
             data: { full_name: 'First Token', ...data },
           })
         );
-        expect(log).toMatchObject({ outcome: 'claims_added', detail: 'derived_from_claims' });
+        expect(log).toMatchObject({ outcome: 'claims_added', detail: 'not_found' });
         expect({ user_role: claims['user_role'], committedRole }).toEqual({
           user_role: expected,
           committedRole: expected,
@@ -185,7 +185,7 @@ describe.skipIf(!SERVER)(
       );
       const next = await customAccessToken(first.user, 'token_refresh');
       expect(next.log).toMatchObject({ outcome: 'claims_added' });
-      expect(next.log['detail']).not.toBe('derived_from_claims');
+      expect(next.log['detail']).not.toBe('not_found');
       expect(next.claims['user_role']).toBe(first.claims['user_role']);
     });
 

@@ -315,10 +315,17 @@ describe('POST /hooks/after-user-created', () => {
 describe('POST /hooks/custom-access-token', () => {
   const claims = defaultClaims(USER_ID, { email: 'a@example.com' });
   const body = customAccessTokenBody(USER_ID, claims);
+  const answer = (over: Record<string, unknown> = {}) => () => ({
+    user_id: USER_ID,
+    action: 'unchanged',
+    role: 'artist',
+    user_role: 'artist',
+    ...over,
+  });
 
-  it('returns every input claim unchanged plus user_role', async () => {
+  it("returns every input claim unchanged plus the database's user_role", async () => {
     const { app, gateway } = testApp();
-    gateway.always(() => ({ user_id: USER_ID, action: 'unchanged', role: 'artist' }));
+    gateway.always(answer());
     const res = await send(app, TOKEN, body);
     expect(res.status).toBe(200);
     const out = await res.json();
@@ -346,9 +353,39 @@ describe('POST /hooks/custom-access-token', () => {
     });
   });
 
+  it('sends the database only the roles the metadata names, as strings', async () => {
+    const { app, gateway } = testApp();
+    gateway.always(answer());
+    const asking = JSON.parse(customAccessTokenBody(USER_ID, {
+      ...claims,
+      app_metadata: { provider: 'email', role: 'admin' },
+      user_metadata: { role: 'producer', full_name: 'x'.repeat(10_000), nested: { a: [1] } },
+    }));
+    await send(app, TOKEN, JSON.stringify(asking));
+    expect(gateway.calls[0]!.args['p_claims']).toEqual({
+      app_metadata: { role: 'admin' },
+      user_metadata: { role: 'producer' },
+    });
+    for (
+      const [app_metadata, user_metadata] of [
+        [{ role: ['admin'] }, { role: { name: 'artist' } }],
+        [{ role: 42 }, { role: null }],
+        [JSON.parse('{"__proto__":{"role":"admin"}}'), { constructor: { role: 'artist' } }],
+      ]
+    ) {
+      const { app, gateway } = testApp();
+      gateway.always(answer());
+      const input = JSON.parse(body);
+      input.claims.app_metadata = app_metadata;
+      input.claims.user_metadata = user_metadata;
+      await send(app, TOKEN, JSON.stringify(input));
+      expect(gateway.calls[0]!.args['p_claims']).toEqual({ app_metadata: {}, user_metadata: {} });
+    }
+  });
+
   it('keeps claims it does not know, and aud as an array', async () => {
     const { app, gateway } = testApp();
-    gateway.always(() => ({ user_id: USER_ID, action: 'inserted', role: 'client' }));
+    gateway.always(answer({ action: 'inserted', role: 'client', user_role: 'client' }));
     const withExtras = customAccessTokenBody(USER_ID, {
       ...claims,
       aud: ['authenticated'],
@@ -375,9 +412,10 @@ describe('POST /hooks/custom-access-token', () => {
     expect(logger.entries.at(-1)).toMatchObject({ outcome: 'claims_unchanged' });
   });
 
-  it('an existing row wins over the claims, and over a user_role already in them', async () => {
+  it("user_role is the database's user_role: not the row's role, not the claims', not an incoming one", async () => {
     const { app, gateway, logger } = testApp();
-    gateway.always(() => ({ user_id: USER_ID, action: 'unchanged', role: 'client' }));
+    // A revoked admin whose sync failed: the row still says admin, the token rule says client.
+    gateway.always(answer({ action: 'failed', role: 'admin', user_role: 'client' }));
     const asking = customAccessTokenBody(USER_ID, {
       ...claims,
       app_metadata: { provider: 'email', role: 'admin' },
@@ -388,37 +426,37 @@ describe('POST /hooks/custom-access-token', () => {
     for (const body of [asking, JSON.stringify(withRole)]) {
       const out = await (await send(app, TOKEN, body)).json();
       expect(out.claims.user_role).toBe('client');
-      expect(logger.entries.at(-1)).toMatchObject({
-        outcome: 'claims_added',
-        detail: 'unchanged',
-      });
+      expect(logger.entries.at(-1)).toMatchObject({ outcome: 'claims_added', detail: 'failed' });
     }
   });
 
-  it('an answer without a role (failed, deleted) removes a user_role already in the claims', async () => {
-    for (const action of ['failed', 'deleted'] as const) {
+  it('an incoming user_role never survives: not without an answer, not without the database', async () => {
+    const input = JSON.parse(customAccessTokenBody(USER_ID, {
+      ...claims,
+      app_metadata: { provider: 'email', role: 'admin' },
+    }));
+    input.claims.user_role = 'admin';
+    const { user_role: _dropped, ...rest } = input.claims;
+    for (
+      const [answerWith, outcome] of [
+        [answer({ action: 'not_found', role: null, user_role: null }), 'no_role'],
+        [unavailable, 'claims_unchanged'],
+      ] as const
+    ) {
       const { app, gateway, logger } = testApp();
-      gateway.always(() => ({ user_id: USER_ID, action, role: null }));
-      const input = JSON.parse(customAccessTokenBody(USER_ID, {
-        ...claims,
-        app_metadata: { provider: 'email', role: 'admin' },
-      }));
-      input.claims.user_role = 'admin';
+      gateway.always(answerWith);
       const out = await (await send(app, TOKEN, JSON.stringify(input))).json();
-      const { user_role: _dropped, ...rest } = input.claims;
       expect(out).toEqual({ claims: rest });
-      expect(logger.entries.at(-1)).toMatchObject({ outcome: 'no_role', detail: action });
+      expect(logger.entries.at(-1)).toMatchObject({ outcome });
     }
   });
 
-  it('leaves a user_role already in the claims as it came when the database is unreachable', async () => {
-    const { app, gateway, logger } = testApp();
-    gateway.always(unavailable);
-    const input = JSON.parse(body);
-    input.claims.user_role = 'artist';
-    const out = await (await send(app, TOKEN, JSON.stringify(input))).json();
-    expect(out).toEqual({ claims: input.claims });
-    expect(logger.entries.at(-1)).toMatchObject({ outcome: 'claims_unchanged' });
+  it('retries an unreachable database and takes its answer', async () => {
+    const { app, gateway } = testApp();
+    gateway.answer(unavailable, answer({ action: 'not_found', role: null, user_role: 'producer' }));
+    const out = await (await send(app, TOKEN, body)).json();
+    expect(out.claims.user_role).toBe('producer');
+    expect(gateway.calls).toHaveLength(2);
   });
 
   it('refuses claims without a required field', async () => {
@@ -432,143 +470,15 @@ describe('POST /hooks/custom-access-token', () => {
   });
 });
 
-describe('POST /hooks/custom-access-token: a user the database cannot see yet (not_found)', () => {
-  // The first token of an autoconfirm sign-up is minted inside the sign-up's uncommitted
-  // transaction: sync_user answers not_found, and user_role comes from the claims by the
-  // creation rule (tests/function/first-token.test.ts runs the real thing).
-  const token = (app_metadata?: unknown, user_metadata?: unknown) => {
-    const input = JSON.parse(customAccessTokenBody(USER_ID, defaultClaims(USER_ID)));
-    if (app_metadata === undefined) delete input.claims.app_metadata;
-    else input.claims.app_metadata = app_metadata;
-    if (user_metadata === undefined) delete input.claims.user_metadata;
-    else input.claims.user_metadata = user_metadata;
-    return JSON.stringify(input);
-  };
-  const notFound = () => ({ user_id: USER_ID, action: 'not_found', role: null });
-
-  async function derive(body: string) {
-    const { app, gateway, logger } = testApp();
-    gateway.always(notFound);
-    const res = await send(app, TOKEN, body);
-    expect(res.status).toBe(200);
-    const out = await res.json();
-    const { user_role, ...rest } = out.claims;
-    const { user_role: _incoming, ...input } = JSON.parse(body).claims;
-    // Every input claim unchanged; only user_role is ours.
-    expect(rest).toEqual(input);
-    expect(gateway.calls).toHaveLength(1);
-    return { user_role, log: logger.entries.at(-1) };
-  }
-
-  const cases: [string, unknown, unknown, string][] = [
-    [
-      'a known role in app_metadata (the service role set it)',
-      {
-        provider: 'email',
-        role: 'admin',
-      },
-      {},
-      'admin',
-    ],
-    ['app_metadata wins over user_metadata', { role: 'producer' }, { role: 'artist' }, 'producer'],
-    ['admin in app_metadata even when user_metadata asks for less', { role: 'admin' }, {
-      role: 'client',
-    }, 'admin'],
-    ['a self-assignable role chosen in user_metadata (artist)', { provider: 'email' }, {
-      role: 'artist',
-    }, 'artist'],
-    ['a self-assignable role chosen in user_metadata (producer)', {}, {
-      role: 'producer',
-    }, 'producer'],
-    ['admin asked for in user_metadata gives the default', { provider: 'email' }, {
-      role: 'admin',
-    }, 'client'],
-    ['an unknown role in app_metadata falls through to user_metadata', { role: 'superuser' }, {
-      role: 'artist',
-    }, 'artist'],
-    ['unknown roles in both give the default', { role: 'superuser' }, {
-      role: 'owner',
-    }, 'client'],
-    ['lookalikes are not roles', { role: 'Admin' }, { role: 'artist ' }, 'client'],
-    ['roles that are not strings are not roles', { role: ['admin'] }, {
-      role: { name: 'artist' },
-    }, 'client'],
-    ['a number or null is not a role', { role: 42 }, { role: null }, 'client'],
-    ['no role in either', { provider: 'email', providers: ['email'] }, {
-      full_name: 'A',
-    }, 'client'],
-    ['empty metadata', {}, {}, 'client'],
-    ['no metadata claims at all', undefined, undefined, 'client'],
-    // JSON text, so that __proto__ is an own key, as in a parsed body.
-    ['a role only under __proto__ or constructor', JSON.parse('{"__proto__":{"role":"admin"}}'), {
-      constructor: { role: 'artist' },
-    }, 'client'],
-  ];
-
-  for (const [name, app_metadata, user_metadata, expected] of cases) {
-    it(`${name}: ${expected}`, async () => {
-      const { user_role, log } = await derive(token(app_metadata, user_metadata));
-      expect(user_role).toBe(expected);
-      expect(log).toMatchObject({
-        outcome: 'claims_added',
-        detail: 'derived_from_claims',
-        user_id: USER_ID,
-      });
-    });
-  }
-
-  it('a user_role already in the claims does not survive: the derived role replaces it', async () => {
-    const input = JSON.parse(token({ provider: 'email' }, { role: 'admin' }));
-    input.claims.user_role = 'admin';
-    const { user_role } = await derive(JSON.stringify(input));
-    expect(user_role).toBe('client');
-  });
-
-  it('derives only on not_found: not when the row exists, not without the database', async () => {
-    const asking = token({ provider: 'email' }, { role: 'producer' });
-    const answers: [string, () => unknown, Record<string, unknown>][] = [
-      ['not_found', notFound, { user_role: 'producer' }],
-      ['existing row', () => ({ user_id: USER_ID, action: 'unchanged', role: 'client' }), {
-        user_role: 'client',
-      }],
-      ['unreachable', unavailable, {}],
-    ];
-    const got: Record<string, unknown> = {};
-    for (const [name, answer] of answers) {
-      const { app, gateway, logger } = testApp();
-      gateway.always(answer);
-      const out = await (await send(app, TOKEN, asking)).json();
-      got[name] = {
-        user_role: out.claims.user_role,
-        outcome: logger.entries.at(-1)!.outcome,
-        detail: logger.entries.at(-1)!.detail,
-      };
-    }
-    expect(got).toEqual({
-      not_found: { user_role: 'producer', outcome: 'claims_added', detail: 'derived_from_claims' },
-      'existing row': { user_role: 'client', outcome: 'claims_added', detail: 'unchanged' },
-      unreachable: {
-        user_role: undefined,
-        outcome: 'claims_unchanged',
-        detail: 'unavailable:ECONNREFUSED',
-      },
-    });
-  });
-
-  it('retries an unreachable database and derives once it answers not_found', async () => {
-    const { app, gateway, logger } = testApp();
-    gateway.answer(unavailable, notFound);
-    const out = await (await send(app, TOKEN, token({}, { role: 'artist' }))).json();
-    expect(out.claims.user_role).toBe('artist');
-    expect(gateway.calls).toHaveLength(2);
-    expect(logger.entries.at(-1)).toMatchObject({ detail: 'derived_from_claims' });
-  });
-});
-
 describe('hook logging', () => {
   it('logs one line per call with user id and outcome, and nothing from the body or headers', async () => {
     const { app, gateway, logger } = testApp();
-    gateway.always(() => ({ user_id: USER_ID, action: 'unchanged', role: 'client' }));
+    gateway.always(() => ({
+      user_id: USER_ID,
+      action: 'unchanged',
+      role: 'client',
+      user_role: 'client',
+    }));
     const email = 'private.person@example.com';
     const after = afterUserCreatedBody({
       id: USER_ID,

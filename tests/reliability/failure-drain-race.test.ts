@@ -1,7 +1,7 @@
 // A failure record must not be lost to a race (found while building the load-and-fault suite).
 //
-// resync_range (and sync_one) first sync with user_sync.apply, then drain user_sync.sync_failures
-// in a later statement. Under READ COMMITTED each statement takes a new snapshot, so a failure
+// user_sync.sync_users (behind resync_users and sync_one) first writes, then drains
+// user_sync.sync_failures in a later statement. Under READ COMMITTED each statement takes a new snapshot, so a failure
 // recorded by a sign-up that commits between the two was deleted although the sync never saw
 // that user (no app row, no failure record, failures_pending 0). The drain now removes only the
 // records it saw before the sync, unchanged.

@@ -57,15 +57,22 @@ const SEQUENCES: Record<string, Role[]> = {
 
 /** Who may execute each function (the owner, the migration role, always may). */
 const FUNCTIONS: Record<string, Role[]> = {
-  'public.sync_user(uuid,text)': ['service_role'],
+  'public.sync_user(uuid,text,jsonb)': ['service_role'],
   'public.resync_users(boolean,uuid[],integer,uuid)': ['service_role'],
   // For a signed-in user only (Supabase's default privileges also give it to the service role,
   // which the migration takes back: it has no user id to sync).
   'public.sync_my_user()': ['authenticated'],
+  // The definer behind it, in a schema the Data API does not expose.
+  'user_sync_api.sync_my_user()': ['authenticated'],
   'public.hook_custom_access_token(jsonb)': ['supabase_auth_admin'],
   'public.hook_before_user_created(jsonb)': ['supabase_auth_admin'],
   'user_sync.values_of(users)': [],
   'user_sync.map_user(auth.users,users)': [],
+  'user_sync.known_role(text)': [],
+  'user_sync.self_assignable_role(text)': [],
+  'user_sync.default_role()': [],
+  'user_sync.role_for(jsonb,jsonb,text)': [],
+  'user_sync.token_role(uuid,jsonb)': [],
   'user_sync.plan(uuid,uuid,uuid[])': [],
   'user_sync.record_failure(uuid,text,text,text)': [],
   'user_sync.on_auth_user_change()': [],
@@ -113,7 +120,7 @@ beforeAll(async () => {
                        from unnest(p.proargtypes) with ordinality a(t, i)), '{}') as args,
            p.prorettype = 'trigger'::regtype as trigger
       from pg_proc p
-     where p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)
+     where p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace, 'user_sync_api'::regnamespace)
      order by 1`);
   // format_type spells some types long ("boolean", "integer", "uuid[]"); the expected table
   // uses the same spelling without spaces after commas.
@@ -184,7 +191,7 @@ describe('the expected tables cover every object', () => {
     const rows = await db.query(`
       select p.oid::regprocedure::text as object, a.privilege_type
         from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-       where p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace) and a.grantee = 0
+       where p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace, 'user_sync_api'::regnamespace) and a.grantee = 0
       union all
       select c.oid::regclass::text, a.privilege_type
         from pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
@@ -203,7 +210,7 @@ describe('the expected tables cover every object', () => {
   it('every security definer function in public and user_sync pins search_path to pg_catalog, pg_temp', async () => {
     const rows = await db.query<{ fn: string; config: string[] | null }>(`
       select p.oid::regprocedure::text as fn, p.proconfig as config from pg_proc p
-       where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)`);
+       where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace, 'user_sync_api'::regnamespace)`);
     expect(rows.length).toBeGreaterThan(0);
     expect(
       rows.filter((r) => !(r.config ?? []).includes('search_path=pg_catalog, pg_temp')).map((r) =>
