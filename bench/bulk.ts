@@ -87,17 +87,16 @@ export async function bulk(opts: BulkOptions, command: string): Promise<PartResu
               // Listed ids, their app rows gone (say, restored from an older backup).
               const service = connect(db.url, { max: 1 });
               try {
-                await admin.unsafe(
-                  `delete from public.users where id in
-                     (select id from auth.users order by id limit ${opts.ids})`,
-                );
+                const ids = (await admin<{ id: string }[]>`
+                  select id::text from auth.users order by id limit ${opts.ids}`).map((r) => r.id);
+                await admin`delete from public.users where id = any(${ids}::uuid[])`;
                 const spid = await backendPid(service);
                 const repaired = await measureBackend(spid, () =>
                   service.begin(async (tx) => {
                     await tx.unsafe('set local role service_role');
                     return await tx.unsafe(
-                      `select public.resync_users(p_user_ids => array(
-                         select id from auth.users order by id limit ${opts.ids})) as r`,
+                      'select public.resync_users(p_user_ids => $1::uuid[]) as r',
+                      [ids],
                     );
                   }));
                 const report = (repaired.value as unknown as { r: { inserted: number } }[])[0]!.r;

@@ -57,22 +57,25 @@ grant select on table public.user_sync_audit to service_role;
 -- Read once per write of public.users (the trigger's WHEN): a one-row primary-key probe.
 create function user_sync.audit_enabled()
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce((select s.enabled from user_sync.audit_settings s where s.singleton), false)
+begin
+  return coalesce((select s.enabled from user_sync.audit_settings s where s.singleton), false);
+end;
 $$;
 
 -- The audited columns of a row, as jsonb; email and phone are left out unless the project
 -- records contact values.
 create function user_sync.audited_values(p_row public.users)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select pg_catalog.jsonb_build_object(
+begin
+  return jsonb_build_object(
     'avatar_url', p_row.avatar_url,
     'created_at', p_row.created_at,
     'deleted_at', p_row.deleted_at,
@@ -82,7 +85,8 @@ as $$
     'is_anonymous', p_row.is_anonymous,
     'phone', p_row.phone,
     'role', p_row.role
-  )
+  );
+end;
 $$;
 
 create function user_sync.on_users_write()
@@ -135,13 +139,39 @@ begin
 end;
 $$;
 
--- Fires only for the sync's own writes; whether the trail is on is read inside (the WHEN
--- clause runs as whoever writes, who may not read the settings).
+-- Fires only for the sync's own writes (the WHEN clause runs as whoever writes, who may not
+-- read the settings, so the switch is read inside too).
 create trigger user_sync_audit
   after insert or update or delete on public.users
   for each row
   when (pg_catalog.current_setting('user_sync.source', true) <> '')
   execute function user_sync.on_users_write();
+
+-- With the trail off the trigger is disabled, so a sign-up does not even evaluate it. The
+-- switch is data; this keeps the trigger's state in step with it (a rare change: it takes a
+-- brief exclusive lock on public.users).
+create function user_sync.on_audit_settings_change()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if user_sync.audit_enabled() then
+    alter table public.users enable trigger user_sync_audit;
+  else
+    alter table public.users disable trigger user_sync_audit;
+  end if;
+  return null;
+end;
+$$;
+
+create trigger user_sync_audit_switch
+  after insert or update or delete on user_sync.audit_settings
+  for each statement execute function user_sync.on_audit_settings_change();
+
+-- Off, as the settings ship.
+alter table public.users disable trigger user_sync_audit;
 
 -- Deletes audit rows older than p_older_than and returns how many. Owner only (and pg_cron,
 -- which runs as the owner): select user_sync.prune_audit('90 days');

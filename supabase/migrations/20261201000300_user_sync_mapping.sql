@@ -22,115 +22,94 @@ create type user_sync.user_values as (
 -- The sync-owned columns of an app row (all null for a missing row).
 create function user_sync.values_of(p_row public.users)
 returns user_sync.user_values
-language sql
+language plpgsql
 immutable
 set search_path = pg_catalog, pg_temp
 as $$
-  select p_row.id, p_row.email, p_row.phone, p_row.full_name, p_row.avatar_url, p_row.role,
-    p_row.email_confirmed_at, p_row.is_anonymous, p_row.deleted_at, p_row.created_at
+begin
+  return row(p_row.id, p_row.email, p_row.phone, p_row.full_name, p_row.avatar_url, p_row.role,
+    p_row.email_confirmed_at, p_row.is_anonymous, p_row.deleted_at,
+    p_row.created_at)::user_sync.user_values;
+end;
 $$;
 
--- The role rule's parts, each written once and used by map_user and the token hooks.
--- A known role (user_sync.roles), or null.
-create function user_sync.known_role(p_role text)
-returns text
-language sql
-stable
-set search_path = pg_catalog, pg_temp
-as $$
-  select r.role from user_sync.roles r where r.role = p_role
-$$;
-
--- A role a person may choose for themselves, or null.
-create function user_sync.self_assignable_role(p_role text)
-returns text
-language sql
-stable
-set search_path = pg_catalog, pg_temp
-as $$
-  select r.role from user_sync.roles r where r.role = p_role and r.self_assignable
-$$;
-
-create function user_sync.default_role()
-returns text
-language sql
-stable
-set search_path = pg_catalog, pg_temp
-as $$
-  select r.role from user_sync.roles r where r.is_default
-$$;
-
--- The role a user has. A known role in app_metadata (which only the service role can write)
--- always wins. Otherwise: at creation (p_current_role is null: no row yet), a self-assignable
--- role the user asked for in user_metadata; afterwards, the current role if it is
--- self-assignable. user_metadata is never read after creation: every user can rewrite it
--- (supabase.auth.updateUser), so reading it later would let anyone promote themselves. A role
--- that is not self-assignable (admin) must stay backed by app_metadata, or falls to the
--- default. The token hooks (7/7) apply the same rule to what a token may carry.
-create function user_sync.role_for(
-  p_app_metadata jsonb,
-  p_user_metadata jsonb,
-  p_current_role text
-)
-returns text
-language sql
-stable
-set search_path = pg_catalog, pg_temp
-as $$
-  select coalesce(
-    user_sync.known_role(p_app_metadata ->> 'role'),
-    case
-      when p_current_role is null then
-        user_sync.self_assignable_role(p_user_metadata ->> 'role')
-      else user_sync.self_assignable_role(p_current_role)
-    end,
-    user_sync.default_role()
-  )
-$$;
-
+-- map_user is plpgsql, not SQL: every function here pins its search_path, and a SQL function
+-- with a SET clause is never inlined, so each call would plan its body again. plpgsql keeps
+-- its plans for the session: a sign-up pays a few microseconds.
 create function user_sync.map_user(a auth.users, cur public.users)
 returns user_sync.user_values
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select
-    a.id,
-    -- Auth-owned columns follow auth.users on every sync. A soft-deleted user's email and
-    -- phone are GoTrue's obfuscated stand-ins: never copied.
-    case when a.deleted_at is null then a.email::text end,
-    case when a.deleted_at is null then a.phone::text end,
-    -- Profile columns: taken from the provider's metadata while empty, then the user's own.
-    -- Google puts a name in full_name or name and a picture in picture; GitHub a login in
-    -- user_name or preferred_username and a picture in avatar_url. No name stays null rather
-    -- than becoming the email. Metadata is cut to the column's bound; a picture URL too long
-    -- to keep whole is left out rather than cut into a broken link. Soft-deleted: cleared.
-    case when a.deleted_at is null then coalesce(
-      nullif(cur.full_name, ''),
-      left(coalesce(
-        nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
-      ), 200)
-    ) end,
-    case when a.deleted_at is null then coalesce(
-      nullif(cur.avatar_url, ''),
-      (select u.v from (values
-        (1, nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), '')),
-        (2, nullif(btrim(a.raw_user_meta_data ->> 'picture'), ''))
-      ) as u (n, v) where char_length(u.v) <= 2048 order by u.n limit 1)
-    ) end,
-    -- A soft-deleted user keeps no role but the default (GoTrue empties its app_metadata too).
-    case when a.deleted_at is null
-      then user_sync.role_for(a.raw_app_meta_data, a.raw_user_meta_data, cur.role)
-      else user_sync.default_role()
-    end,
-    a.email_confirmed_at,
-    a.is_anonymous,
-    a.deleted_at,
-    coalesce(a.created_at, cur.created_at, now())
+declare
+  v user_sync.user_values;
+  v_meta jsonb := coalesce(a.raw_user_meta_data, '{}');
+  v_granted text;
+  v_chosen text;
+  v_picture text;
+begin
+  v.id := a.id;
+  -- Auth-owned columns follow auth.users on every sync.
+  v.email_confirmed_at := a.email_confirmed_at;
+  v.is_anonymous := a.is_anonymous;
+  v.deleted_at := a.deleted_at;
+  v.created_at := coalesce(a.created_at, cur.created_at, now());
+
+  -- The role. A known role in app_metadata (which only the service role can write) always
+  -- wins. Otherwise: at creation (no row yet), a self-assignable role the user asked for in
+  -- user_metadata; afterwards, the current role if it is self-assignable. user_metadata is
+  -- never read after creation: every user can rewrite it (supabase.auth.updateUser), so
+  -- reading it later would let anyone promote themselves. A role that is not self-assignable
+  -- (admin) must stay backed by app_metadata, or falls to the default. A soft-deleted user
+  -- keeps only the default. The token hooks apply this same rule (user_sync.token_role, 6/7).
+  if a.deleted_at is null then
+    v_granted := a.raw_app_meta_data ->> 'role';
+    v_chosen := case when cur.id is null then v_meta ->> 'role' else cur.role end;
+  end if;
+  v.role := (
+    select coalesce(
+      max(r.role) filter (where r.role = v_granted),
+      max(r.role) filter (where r.role = v_chosen and r.self_assignable),
+      max(r.role) filter (where r.is_default)
+    )
+    from user_sync.roles r
+  );
+
+  if a.deleted_at is not null then
+    -- Soft-deleted: GoTrue has obfuscated the email and phone and emptied the metadata. None
+    -- of that is copied, and the profile is cleared.
+    return v;
+  end if;
+  v.email := a.email;
+  v.phone := a.phone;
+  -- Profile columns: taken from the provider's metadata while empty, then the user's own.
+  -- Google puts a name in full_name or name and a picture in picture; GitHub a login in
+  -- user_name or preferred_username and a picture in avatar_url. No name stays null rather
+  -- than becoming the email. Metadata is cut to the column's bound (2/7); a picture URL too
+  -- long to keep whole is left out rather than cut into a broken link.
+  v.full_name := coalesce(
+    nullif(cur.full_name, ''),
+    left(coalesce(
+      nullif(btrim(v_meta ->> 'full_name'), ''),
+      nullif(btrim(v_meta ->> 'name'), ''),
+      nullif(btrim(v_meta ->> 'user_name'), ''),
+      nullif(btrim(v_meta ->> 'username'), ''),
+      nullif(btrim(v_meta ->> 'preferred_username'), '')
+    ), 200)
+  );
+  v.avatar_url := nullif(cur.avatar_url, '');
+  if v.avatar_url is null then
+    foreach v_picture in array array[v_meta ->> 'avatar_url', v_meta ->> 'picture'] loop
+      v_picture := nullif(btrim(v_picture), '');
+      if char_length(v_picture) <= 2048 then
+        v.avatar_url := v_picture;
+        exit;
+      end if;
+    end loop;
+  end if;
+  return v;
+end;
 $$;
 
 comment on function user_sync.map_user(auth.users, public.users) is

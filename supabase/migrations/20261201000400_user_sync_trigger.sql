@@ -3,8 +3,9 @@
 -- It runs inside the transaction that creates or changes the auth user, so it is the one sync
 -- that can never be late, lost or out of order. It maps NEW, the row it is given, and reads no
 -- other row: a bulk `insert into auth.users select …` or an update of every user costs the same
--- per row at any size, whatever the planner's statistics say about either table. Its write is
--- one upsert whose conflict arm re-maps against the app row it has locked.
+-- per row at any size, whatever the planner's statistics say about either table. A new user's
+-- row is a plain insert; a change is one upsert whose conflict arm re-maps against the app row
+-- it has locked (the primary key's index finds it, never a plan).
 --
 -- It never raises: an exception here becomes "Database error saving new user" and blocks every
 -- sign-up. A failure rolls back only the sync (the inner block is a subtransaction), is
@@ -26,31 +27,46 @@ set search_path = pg_catalog, pg_temp
 -- timeout is a failure like any other: recorded, and repaired by resync.
 set lock_timeout = '1s'
 as $$
+declare
+  v user_sync.user_values;
 begin
   begin
     -- Names this write in the audit trail (3/7); cleared right after.
-    perform pg_catalog.set_config('user_sync.source', 'trigger', true);
-    insert into public.users as u (
-      id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-      deleted_at, created_at, updated_at
-    )
-    select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-      m.is_anonymous, m.deleted_at, m.created_at, now()
-    from user_sync.map_user(new, null::public.users) m
-    -- The user has a row already (an update, or a row written by a sync that raced this
-    -- trigger): map against that row, as locked, so a profile the user filled in and a
-    -- self-assigned role are kept.
-    on conflict (id) do update set (
-      email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous, deleted_at,
-      created_at, updated_at
-    ) = (
-      select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
+    perform set_config('user_sync.source', 'trigger', true);
+    if tg_op = 'INSERT' then
+      -- A new auth user has no app row: nobody else can see it before this transaction
+      -- commits, and the foreign key removed any row of an earlier user with this id. A plain
+      -- insert; should a row exist all the same, the unique violation is recorded below.
+      v := user_sync.map_user(new, null::public.users);
+      insert into public.users (
+        id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
+        deleted_at, created_at, updated_at
+      ) values (
+        v.id, v.email, v.phone, v.full_name, v.avatar_url, v.role, v.email_confirmed_at,
+        v.is_anonymous, v.deleted_at, v.created_at, now()
+      );
+    else
+      -- A change: map against the app row as locked, so a profile the user filled in and a
+      -- self-assigned role are kept; a missing row (an earlier failure) is created.
+      insert into public.users as u (
+        id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
+        deleted_at, created_at, updated_at
+      )
+      select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
         m.is_anonymous, m.deleted_at, m.created_at, now()
-      from user_sync.map_user(new, u) m
-    )
-    -- A row already in step is not written: no new row version, no updated_at bump.
-    where user_sync.values_of(u) is distinct from user_sync.map_user(new, u);
-    perform pg_catalog.set_config('user_sync.source', '', true);
+      from user_sync.map_user(new, null::public.users) m
+      on conflict (id) do update set (
+        email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
+        deleted_at, created_at, updated_at
+      ) = (
+        select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
+          m.is_anonymous, m.deleted_at, m.created_at, now()
+        from user_sync.map_user(new, u) m
+      )
+      -- A row already in step is not written: no new row version, no updated_at bump.
+      where user_sync.values_of(u) is distinct from user_sync.map_user(new, u);
+    end if;
+    perform set_config('user_sync.source', '', true);
   exception when others then
     perform user_sync.record_failure(new.id, 'trigger', sqlstate, sqlerrm);
   end;

@@ -343,32 +343,40 @@ begin
 end;
 $$;
 
--- The role an access token may carry as user_role: the role rule (user_sync.role_for) applied
--- to the user's app_metadata and current row, with user_metadata never read. It does not
--- depend on the sync having written: a revoked admin whose sync fails or is deferred still
--- gets the default. A user the database cannot see yet (the first token of a sign-up minted
--- inside the sign-up's uncommitted transaction, seen from another session) gets the creation
--- rule applied to the token's claims, which Auth filled from that row and signed; without
--- claims, null. A soft-deleted user gets the default.
+-- The role an access token may carry as user_role: the mapping's role (map_user, 4/7) for the
+-- user's auth row and current app row, with user_metadata never read. It does not depend on
+-- the sync having written: a revoked admin whose sync fails or is deferred still gets the
+-- default. A user the database cannot see yet (the first token of a sign-up minted inside the
+-- sign-up's uncommitted transaction, seen from another session) gets the creation rule applied
+-- to the token's claims, which Auth filled from that row and signed; without claims, null.
 create function user_sync.token_role(p_user_id uuid, p_claims jsonb)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select case
-    when a.id is not null and a.deleted_at is not null then user_sync.default_role()
-    when a.id is not null then user_sync.role_for(a.raw_app_meta_data, null, u.role)
-    when pg_catalog.jsonb_typeof(p_claims) = 'object' then user_sync.role_for(
-      case when pg_catalog.jsonb_typeof(p_claims -> 'app_metadata') = 'object'
-        then p_claims -> 'app_metadata' end,
-      case when pg_catalog.jsonb_typeof(p_claims -> 'user_metadata') = 'object'
-        then p_claims -> 'user_metadata' end,
-      null)
-  end
-  from (select p_user_id as id) k
-  left join auth.users a on a.id = k.id
-  left join public.users u on u.id = k.id
+declare
+  a auth.users;
+  u public.users;
+begin
+  select * into a from auth.users x where x.id = p_user_id;
+  if found then
+    select * into u from public.users x where x.id = p_user_id;
+    -- Never user_metadata: after creation it is the user's to rewrite. A user with no row
+    -- yet (its sync failed) gets the default unless app_metadata names a role.
+    a.raw_user_meta_data := null;
+    return (user_sync.map_user(a, u)).role;
+  end if;
+  if jsonb_typeof(p_claims) is distinct from 'object' then
+    return null;
+  end if;
+  a.id := p_user_id;
+  a.raw_app_meta_data := case when jsonb_typeof(p_claims -> 'app_metadata') = 'object'
+    then p_claims -> 'app_metadata' end;
+  a.raw_user_meta_data := case when jsonb_typeof(p_claims -> 'user_metadata') = 'object'
+    then p_claims -> 'user_metadata' end;
+  return (user_sync.map_user(a, null::public.users)).role;
+end;
 $$;
 
 revoke all on all functions in schema user_sync from public, anon, authenticated, service_role;

@@ -203,7 +203,7 @@ describe('npm run db:migrate', () => {
         cwd: ROOT,
         env: { ...process.env, DATABASE_URL: fresh.url },
       });
-      expect(stdout.trim()).toBe('nothing to apply (4 migrations already applied)');
+      expect(stdout.trim()).toBe('nothing to apply (7 migrations already applied)');
     },
   );
 });

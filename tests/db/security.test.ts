@@ -376,6 +376,7 @@ describe('catalog checks', () => {
       'public.hook_custom_access_token',
       'public.resync_users',
       'public.sync_user',
+      'user_sync.on_audit_settings_change',
       'user_sync.on_auth_user_change',
       'user_sync.on_users_write',
       'user_sync_api.sync_my_user',
