@@ -55,7 +55,10 @@ function roleClaims(claims: Record<string, unknown>): Record<string, Record<stri
     const value = Object.hasOwn(meta, 'role') ? (meta as Record<string, unknown>)['role'] : null;
     return typeof value === 'string' ? { role: value } : {};
   };
-  return { app_metadata: role(claims['app_metadata']), user_metadata: role(claims['user_metadata']) };
+  return {
+    app_metadata: role(claims['app_metadata']),
+    user_metadata: role(claims['user_metadata']),
+  };
 }
 
 type Payload = { Variables: AppEnv['Variables'] & { payload: unknown } };

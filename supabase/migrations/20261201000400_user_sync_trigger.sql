@@ -2,10 +2,9 @@
 --
 -- It runs inside the transaction that creates or changes the auth user, so it is the one sync
 -- that can never be late, lost or out of order. It maps NEW, the row it is given, and reads no
--- other row: a bulk `insert into auth.users select …` or an update of every user costs the same
--- per row at any size, whatever the planner's statistics say about either table. A new user's
--- row is a plain insert; a change is one upsert whose conflict arm re-maps against the app row
--- it has locked (the primary key's index finds it, never a plan).
+-- other auth row: a bulk `insert into auth.users select …` or an update of every user costs
+-- the same per row at any size, whatever the planner's statistics say. On a change it reads
+-- the user's own app row, by its primary key, and locks it.
 --
 -- It never raises: an exception here becomes "Database error saving new user" and blocks every
 -- sign-up. A failure rolls back only the sync (the inner block is a subtransaction), is
@@ -26,18 +25,31 @@ set search_path = pg_catalog, pg_temp
 -- a session holding it on purpose) would hold the sign-up or the admin's change with it. A
 -- timeout is a failure like any other: recorded, and repaired by resync.
 set lock_timeout = '1s'
+-- The app row is found by its primary key whatever the statistics say: a plan cached while
+-- public.users was (or was analysed as) empty would otherwise scan it once per row. Disabled
+-- scans inflate cost estimates past the JIT threshold: without jit = off a query on the tiny
+-- roles table would be compiled on every call (about 100 ms each).
+set enable_seqscan = off
+set jit = off
 as $$
 declare
+  v_cur public.users;
   v user_sync.user_values;
 begin
   begin
     -- Names this write in the audit trail (3/7); cleared right after.
     perform set_config('user_sync.source', 'trigger', true);
-    if tg_op = 'INSERT' then
-      -- A new auth user has no app row: nobody else can see it before this transaction
-      -- commits, and the foreign key removed any row of an earlier user with this id. A plain
-      -- insert; should a row exist all the same, the unique violation is recorded below.
-      v := user_sync.map_user(new, null::public.users);
+    if tg_op = 'UPDATE' then
+      -- The row as it is, locked until this transaction ends, so that a profile the user
+      -- filled in and a self-assigned role are mapped from what is there.
+      select * into v_cur from public.users u where u.id = new.id for update;
+    end if;
+    v := user_sync.map_user(new, v_cur);
+    if v_cur.id is null then
+      -- A new auth user (or one whose row an earlier failure left missing). Nobody else can
+      -- write it meanwhile: a new auth row is invisible to other transactions until this one
+      -- commits, and a changed one is held by this transaction, which every other sync skips.
+      -- Should a row exist all the same, the unique violation is recorded below.
       insert into public.users (
         id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
         deleted_at, created_at, updated_at
@@ -45,26 +57,20 @@ begin
         v.id, v.email, v.phone, v.full_name, v.avatar_url, v.role, v.email_confirmed_at,
         v.is_anonymous, v.deleted_at, v.created_at, now()
       );
-    else
-      -- A change: map against the app row as locked, so a profile the user filled in and a
-      -- self-assigned role are kept; a missing row (an earlier failure) is created.
-      insert into public.users as u (
-        id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-        deleted_at, created_at, updated_at
-      )
-      select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-        m.is_anonymous, m.deleted_at, m.created_at, now()
-      from user_sync.map_user(new, null::public.users) m
-      on conflict (id) do update set (
-        email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-        deleted_at, created_at, updated_at
-      ) = (
-        select m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-          m.is_anonymous, m.deleted_at, m.created_at, now()
-        from user_sync.map_user(new, u) m
-      )
+    elsif user_sync.values_of(v_cur) is distinct from v then
       -- A row already in step is not written: no new row version, no updated_at bump.
-      where user_sync.values_of(u) is distinct from user_sync.map_user(new, u);
+      update public.users u set
+        email = v.email,
+        phone = v.phone,
+        full_name = v.full_name,
+        avatar_url = v.avatar_url,
+        role = v.role,
+        email_confirmed_at = v.email_confirmed_at,
+        is_anonymous = v.is_anonymous,
+        deleted_at = v.deleted_at,
+        created_at = v.created_at,
+        updated_at = now()
+      where u.id = new.id;
     end if;
     perform set_config('user_sync.source', '', true);
   exception when others then

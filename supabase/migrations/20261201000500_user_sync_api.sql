@@ -76,7 +76,10 @@ as $$
   -- without it a batch would read the whole table.
   left join public.users u on u.id = a.id and u.id >= p_lo and u.id <= p_hi
   cross join lateral user_sync.map_user(a, u) m
-  where a.id >= p_lo and a.id <= p_hi and (p_ids is null or a.id = any (p_ids))
+  where a.id >= p_lo and a.id <= p_hi
+    -- `in (select unnest(…))`, not `= any (…)`: under the OR it becomes a hashed subplan, one
+    -- probe per row; `= any` would walk the whole array for every row (quadratic at 50,000).
+    and (p_ids is null or a.id in (select pg_catalog.unnest(p_ids)))
 $$;
 
 -- Adds the counts of two reports (the keys of docs/sql-api.md's resync report).
@@ -176,7 +179,8 @@ begin
     pg_catalog.jsonb_build_array(f.user_id, f.attempts, f.last_failed_at)), '[]')
   into v_seen
   from user_sync.sync_failures f
-  where f.user_id >= p_lo and f.user_id <= p_hi and (p_ids is null or f.user_id = any (p_ids));
+  where f.user_id >= p_lo and f.user_id <= p_hi
+    and (p_ids is null or f.user_id in (select pg_catalog.unnest(p_ids)));
 
   select
     count(*)::integer as auth_users,
@@ -225,7 +229,8 @@ begin
     where f.user_id = (seen ->> 0)::uuid
       and f.attempts = (seen ->> 1)::integer
       and f.last_failed_at = (seen ->> 2)::timestamptz
-      and (f.user_id = any (v_locked) or not f.user_id = any (v_plan.ids));
+      and (f.user_id in (select pg_catalog.unnest(v_locked))
+        or f.user_id not in (select pg_catalog.unnest(v_plan.ids)));
   end if;
 
   return pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -276,13 +281,13 @@ begin
     select count(*) into v_orphaned
     from public.users u
     where (p_after is null or u.id > p_after) and u.id <= p_until
-      and (p_ids is null or u.id = any (p_ids))
+      and (p_ids is null or u.id in (select pg_catalog.unnest(p_ids)))
       and not exists (select from auth.users a where a.id = u.id);
   else
     perform pg_catalog.set_config('user_sync.source', p_source, true);
     delete from public.users u
     where (p_after is null or u.id > p_after) and u.id <= p_until
-      and (p_ids is null or u.id = any (p_ids))
+      and (p_ids is null or u.id in (select pg_catalog.unnest(p_ids)))
       and not exists (select from auth.users a where a.id = u.id);
     get diagnostics v_deleted = row_count;
     perform pg_catalog.set_config('user_sync.source', '', true);
