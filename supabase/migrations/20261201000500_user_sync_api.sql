@@ -23,11 +23,12 @@
 -- dropped or deferred, or rows were copied in without it.
 create function user_sync.orphans_possible()
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select not exists (
+begin
+  return not exists (
     select from pg_catalog.pg_constraint c
     join pg_catalog.pg_attribute att
       on att.attrelid = c.conrelid and att.attnum = c.conkey[1] and att.attname = 'id'
@@ -35,7 +36,8 @@ as $$
       and c.confrelid = 'auth.users'::pg_catalog.regclass
       and c.contype = 'f' and c.convalidated and not c.condeferrable
       and c.confdeltype = 'c' and pg_catalog.cardinality(c.conkey) = 1
-  )
+  );
+end;
 $$;
 
 -- The plan: for each auth user with p_lo <= id <= p_hi (and id in p_ids when given), the
@@ -58,16 +60,18 @@ returns table (
   deleted_at timestamptz,
   created_at timestamptz
 )
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
--- One plan whatever the statistics say: primary-key range scans of both tables, merged or
--- hashed, never a nested loop over a table scan (quadratic on an analysed, empty table); no
--- JIT for what index scans do in milliseconds.
+-- Index scans whatever the statistics say: a table scan inside a loop is quadratic, and an
+-- analysed, still empty table invites one. Joined by index probes, merged or hashed, each
+-- linear. No JIT for what index scans do in milliseconds (disabled scans inflate the cost
+-- estimates past its threshold). plpgsql, so the plan is kept for the session.
 set enable_seqscan = off
-set enable_nestloop = off
 set jit = off
 as $$
+begin
+  return query
   select a.id, u.id is not null, user_sync.values_of(u) is not distinct from m,
     m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at, m.is_anonymous,
     m.deleted_at, m.created_at
@@ -79,22 +83,26 @@ as $$
   where a.id >= p_lo and a.id <= p_hi
     -- `in (select unnest(…))`, not `= any (…)`: under the OR it becomes a hashed subplan, one
     -- probe per row; `= any` would walk the whole array for every row (quadratic at 50,000).
-    and (p_ids is null or a.id in (select pg_catalog.unnest(p_ids)))
+    and (p_ids is null or a.id in (select pg_catalog.unnest(p_ids)));
+end;
 $$;
 
 -- Adds the counts of two reports (the keys of docs/sql-api.md's resync report).
 create function user_sync.add_counts(p_a jsonb, p_b jsonb)
 returns jsonb
-language sql
+language plpgsql
 immutable
 set search_path = pg_catalog, pg_temp
 as $$
-  select pg_catalog.jsonb_object_agg(
-    k, coalesce((p_a ->> k)::bigint, 0) + coalesce((p_b ->> k)::bigint, 0))
-  from pg_catalog.unnest(array[
-    'auth_users', 'app_users', 'missing', 'stale', 'orphaned',
-    'inserted', 'updated', 'deleted', 'unchanged', 'failed'
-  ]) as k
+begin
+  return (
+    select jsonb_object_agg(k, coalesce((p_a ->> k)::bigint, 0) + coalesce((p_b ->> k)::bigint, 0))
+    from unnest(array[
+      'auth_users', 'app_users', 'missing', 'stale', 'orphaned',
+      'inserted', 'updated', 'deleted', 'unchanged', 'failed'
+    ]) as k
+  );
+end;
 $$;
 
 -- Writes the app rows of the given auth users, which the caller has locked: inserts the
@@ -308,11 +316,31 @@ create function user_sync.sync_one(
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+set jit = off
 as $$
 declare
+  v_auth auth.users;
+  v_app public.users;
   v_counts jsonb;
   v_action text;
 begin
+  -- The common case, taken on almost every token: the row is in step and no failure is on
+  -- record. Two primary-key probes and the mapping; nothing written or locked.
+  select * into v_auth from auth.users a where a.id = p_user_id;
+  if found then
+    select * into v_app from public.users u where u.id = p_user_id;
+    if v_app.id is not null
+      and user_sync.values_of(v_app) is not distinct from user_sync.map_user(v_auth, v_app)
+      and not exists (select from user_sync.sync_failures f where f.user_id = p_user_id)
+    then
+      -- In step, the row's role is what user_sync.token_role would answer: said here, so the
+      -- token hooks need not map the user a second time.
+      return jsonb_build_object('user_id', p_user_id, 'action', 'unchanged', 'role', v_app.role,
+        'user_role', v_app.role,
+        'counts', jsonb_build_object('auth_users', 1, 'app_users', 1, 'unchanged', 1));
+    end if;
+  end if;
   begin
     v_counts := user_sync.sync_users(p_user_id, p_user_id, null, p_dry_run, p_source);
     if (v_counts ->> 'auth_users')::integer = 0 then
@@ -410,6 +438,9 @@ begin
       'sync_user: p_source must be ''sync_user'', ''webhook'' or ''hook:<name>''.';
   end if;
   v_result := user_sync.sync_one(p_user_id, p_source) - 'counts';
+  if v_result ? 'user_role' then
+    return v_result;
+  end if;
   -- A statement of its own: token_role is stable, so within sync_one's statement it would
   -- read the snapshot from before the sync wrote.
   return v_result
@@ -449,7 +480,7 @@ begin
       errcode = '42501',
       message = 'sync_my_user() needs a signed-in user: the request carries no user id.';
   end if;
-  return user_sync.sync_one(v_user_id, 'self_heal') - 'counts';
+  return user_sync.sync_one(v_user_id, 'self_heal') - 'counts' - 'user_role';
 end;
 $$;
 revoke all on function user_sync_api.sync_my_user() from public, anon, service_role;

@@ -46,10 +46,13 @@ begin
     if v_user_id is not null then
       -- The one sync: on almost every call the row is in step and nothing is written or
       -- locked. It never raises on a failed write: it records the failure.
-      perform user_sync.sync_one(v_user_id, 'hook:custom-access-token');
-      -- The role a token may carry, whether or not the sync wrote: a revoked admin whose
-      -- sync keeps failing gets the default role, not the row's stale admin.
-      v_role := user_sync.token_role(v_user_id, v_claims);
+      v_role := user_sync.sync_one(v_user_id, 'hook:custom-access-token') ->> 'user_role';
+      -- Unless the user was in step already: the role a token may carry, whether or not the
+      -- sync wrote (a revoked admin whose sync keeps failing gets the default role, not the
+      -- row's stale admin). A statement of its own, to see what the sync wrote.
+      if v_role is null then
+        v_role := user_sync.token_role(v_user_id, v_claims);
+      end if;
     end if;
   exception
     -- Never fail a sign-in or a refresh: an error here would abort Auth's transaction. The
