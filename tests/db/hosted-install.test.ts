@@ -1,0 +1,91 @@
+// A fresh install as hosted Supabase runs it (issue 12, finding 1): on the run's private cluster,
+// shaped like hosted, the real Supabase CLI applies the migrations logging in as `postgres`,
+// which is no superuser and owns nothing in `auth`. The first edition failed here with "must be
+// owner of relation users" (it dropped triggers on auth.users). Server only.
+
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Cluster, createHostedDatabase, pushMigrations } from '../helpers/cluster.ts';
+import { serverUrl, withDatabase } from '../helpers/db.ts';
+
+const SERVER = Boolean(process.env.DATABASE_URL);
+const NAME = `usync_install_${process.pid}_${Date.now().toString(36)}`;
+
+describe.skipIf(!SERVER)('a fresh install as hosted postgres (server only)', () => {
+  const base = SERVER ? serverUrl() : '';
+  const cluster = {
+    url: (database = 'postgres', user?: string) => withDatabase(base, database, user),
+  } as unknown as Cluster;
+  const admin = () => postgres(withDatabase(base, NAME), { max: 1, onnotice: () => {} });
+
+  afterAll(async () => {
+    if (!SERVER) return;
+    const sql = postgres(base, { max: 1, onnotice: () => {} });
+    try {
+      await sql.unsafe(`drop database if exists "${NAME}" with (force)`);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it('supabase db push as postgres installs every migration', async () => {
+    await createHostedDatabase(cluster, NAME);
+    const sql = admin();
+    try {
+      const [role] = await sql<{ super: boolean; bypass: boolean }[]>`
+        select rolsuper as super, rolbypassrls as bypass from pg_roles where rolname = 'postgres'`;
+      // What makes this test mean anything: the installer is not a superuser.
+      expect(role).toEqual({ super: false, bypass: true });
+      const applied = await sql<{ version: string }[]>`
+        select version from supabase_migrations.schema_migrations order by version`;
+      expect(applied.map((r) => r.version)).toEqual([
+        '20261201000000',
+        '20261201000100',
+        '20261201000200',
+        '20261201000300',
+        '20261201000400',
+        '20261201000500',
+        '20261201000600',
+      ]);
+      const triggers = await sql<{ name: string }[]>`
+        select tgname as name from pg_trigger
+         where tgrelid = 'auth.users'::regclass and not tgisinternal order by 1`;
+      expect(triggers.map((t) => t.name)).toEqual([
+        'user_sync_after_insert',
+        'user_sync_after_update',
+      ]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it('owns what it created and nothing of auth', async () => {
+    const sql = admin();
+    try {
+      const owners = await sql<{ owner: string }[]>`
+        select distinct pg_get_userbyid(c.relowner) as owner from pg_class c
+         where c.relnamespace in ('public'::regnamespace, 'user_sync'::regnamespace)
+        union
+        select distinct pg_get_userbyid(p.proowner) from pg_proc p
+         where p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace,
+           'user_sync_api'::regnamespace)
+        union
+        select pg_get_userbyid(n.nspowner) from pg_namespace n
+         where n.nspname in ('user_sync', 'user_sync_api')`;
+      expect(owners.map((o) => o.owner)).toEqual(['postgres']);
+      const [inAuth] = await sql<{ n: number }[]>`
+        select (select count(*) from pg_class where relnamespace = 'auth'::regnamespace
+                  and relowner = 'postgres'::regrole)
+             + (select count(*) from pg_proc where pronamespace = 'auth'::regnamespace
+                  and proowner = 'postgres'::regrole) as n`;
+      expect(Number(inAuth!.n)).toBe(0);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it('a second push applies nothing', async () => {
+    const out = await pushMigrations(cluster.url(NAME, 'postgres'));
+    expect(out).toMatch(/up to date/i);
+  });
+});
