@@ -1,0 +1,265 @@
+-- supabase-user-sync acceptance suite 4/7: roles and escalation. A role chosen in user_metadata
+-- counts only at sign-up and only when it is self-assignable; later user_metadata (which every
+-- user can rewrite with supabase.auth.updateUser) never changes a role; app_metadata (service
+-- role only) grants and revokes; a role written straight into public.users does not survive a
+-- sync. Then what a signed-in user and the anon key can do through the Data API: read their own
+-- row, edit only its profile columns, never the role; anon nothing at all.
+--
+-- Users are made in GoTrue's statement order with fresh random ids, and acted as the way
+-- PostgREST does (`set local role`, `request.jwt.claims`). Roles for the test are inserted
+-- into user_sync.roles inside the transaction. Rolled back: nothing stays.
+
+begin;
+select plan(30);
+
+select
+  gen_random_uuid() as alice,
+  gen_random_uuid() as bob,
+  gen_random_uuid() as chooser,
+  gen_random_uuid() as climber,
+  gen_random_uuid() as guesser,
+  'pgtap_self_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
+    as self_role,
+  'pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
+    as staff_role
+\gset
+select r.role as default_role from user_sync.roles r where r.is_default \gset
+select
+  pg_catalog.json_build_object('sub', :'alice', 'role', 'authenticated')::text as alice_claims,
+  pg_catalog.json_build_object('sub', :'alice', 'role', 'anon')::text as anon_claims
+\gset
+
+-- A role anyone may choose at sign-up, and one only app_metadata can grant.
+insert into user_sync.roles (role, self_assignable, description) values
+  (:'self_role', true, 'pgTAP: self-assignable; rolled back'),
+  (:'staff_role', false, 'pgTAP: granted only through app_metadata; rolled back');
+
+-- Five email sign-ups (signup.go: INSERT with options.data as user_metadata, then SetRole).
+insert into auth.users (
+  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
+  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
+  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
+  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
+  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
+  email_change_token_current, email_change_confirm_status, banned_until,
+  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
+)
+select '00000000-0000-0000-0000-000000000000'::uuid, s.id, 'authenticated', '',
+  s.id::text || '@example.com', '', null::timestamptz, null::timestamptz, '', null::timestamptz,
+  '', null::timestamptz, '', '', null::timestamptz, null::timestamptz,
+  '{"provider": "email", "providers": ["email"]}'::jsonb, s.data, null::boolean, now(), now(),
+  null, null::timestamptz, '', '', null::timestamptz, '', 0, null::timestamptz, '',
+  null::timestamptz, false, null::timestamptz, false
+from (values
+  (:'alice'::uuid, '{"full_name": "Alice"}'::jsonb),
+  (:'bob'::uuid, '{"full_name": "Bob"}'::jsonb),
+  (:'chooser'::uuid, pg_catalog.jsonb_build_object('role', :'self_role')),
+  (:'climber'::uuid, pg_catalog.jsonb_build_object('role', :'staff_role')),
+  (:'guesser'::uuid, '{"role": "pgtap_no_such_role"}'::jsonb)
+) as s (id, data);
+update auth.users set role = 'authenticated', updated_at = now()
+where id = any (array[:'alice', :'bob', :'chooser', :'climber', :'guesser']::uuid[]);
+
+-- ------------------------------------------------------------------------------------------
+-- user_metadata at sign-up.
+select is(
+  (select u.role from public.users u where u.id = :'chooser'),
+  :'self_role',
+  'sign-up asking for a self-assignable role in user_metadata gets it'
+);
+select is(
+  (select u.role from public.users u where u.id = :'climber'),
+  :'default_role',
+  'sign-up asking for a role only app_metadata grants gets the default role'
+);
+select is(
+  (select u.role from public.users u where u.id = :'guesser'),
+  :'default_role',
+  'sign-up asking for an unknown role gets the default role'
+);
+
+-- user_metadata later (PUT /user with data: the whole merged map written back).
+update auth.users
+set raw_user_meta_data = raw_user_meta_data || pg_catalog.jsonb_build_object('role', :'staff_role'),
+  updated_at = now()
+where id = any (array[:'alice', :'chooser']::uuid[]);
+select is(
+  (select u.role from public.users u where u.id = :'alice'),
+  :'default_role',
+  'updateUser({data: {role}}) later: a role only app_metadata grants is not taken'
+);
+select is(
+  (select u.role from public.users u where u.id = :'chooser'),
+  :'self_role',
+  'updateUser({data: {role}}) later: a self-chosen role is not replaced either'
+);
+update auth.users
+set raw_user_meta_data = raw_user_meta_data || pg_catalog.jsonb_build_object('role', :'self_role'),
+  updated_at = now()
+where id = :'alice';
+select is(
+  (select u.role from public.users u where u.id = :'alice'),
+  :'default_role',
+  'updateUser({data: {role}}) later: even a self-assignable role counts only at sign-up'
+);
+
+-- app_metadata: the admin's grant and revocation (PUT /admin/users/:id).
+update auth.users
+set raw_app_meta_data = raw_app_meta_data || pg_catalog.jsonb_build_object('role', :'staff_role'),
+  updated_at = now()
+where id = :'alice';
+select is(
+  (select u.role from public.users u where u.id = :'alice'),
+  :'staff_role',
+  'app_metadata.role set by an admin grants the role'
+);
+update auth.users set raw_app_meta_data = raw_app_meta_data - 'role', updated_at = now()
+where id = :'alice';
+select is(
+  (select u.role from public.users u where u.id = :'alice'),
+  :'default_role',
+  'app_metadata.role removed: back to the default role'
+);
+
+-- A role written straight into public.users, behind app_metadata's back, does not survive a
+-- sync (here the service role's sync_user, as the edge function calls it).
+update public.users set role = :'staff_role' where id = :'bob';
+set local role service_role;
+select is(
+  public.sync_user(:'bob') ->> 'role',
+  :'default_role',
+  'a role written directly into public.users is undone by the next sync'
+);
+reset role;
+-- A self-chosen role survives later changes of the auth user (a new email).
+update auth.users set email = 'changed-' || :'chooser' || '@example.com', updated_at = now()
+where id = :'chooser';
+select is(
+  (select pg_catalog.to_jsonb(r) from (
+    select u.email, u.role from public.users u where u.id = :'chooser') r),
+  pg_catalog.jsonb_build_object('email', 'changed-' || :'chooser' || '@example.com',
+    'role', :'self_role'),
+  'an email change is synced and the self-chosen role kept'
+);
+
+-- ------------------------------------------------------------------------------------------
+-- A signed-in user through the Data API: alice's JWT.
+set local role authenticated;
+set local request.jwt.claims to :'alice_claims';
+select results_eq(
+  pg_catalog.format('select u.id from public.users u where u.id = any (array[%L, %L]::uuid[])',
+    :'alice', :'bob'),
+  pg_catalog.format('values (%L::uuid)', :'alice'),
+  'authenticated: selecting both users returns only the own row'
+);
+select is_empty(
+  pg_catalog.format('select u.id from public.users u where u.id = %L', :'bob'),
+  'authenticated: another user''s row is invisible'
+);
+select lives_ok(
+  pg_catalog.format(
+    'update public.users set full_name = %L, avatar_url = %L where id = %L',
+    'Alice A.', 'https://example.com/alice.png', :'alice'),
+  'authenticated: may update full_name and avatar_url of the own row'
+);
+select is(
+  (select pg_catalog.to_jsonb(r) from (
+    select u.full_name, u.avatar_url from public.users u where u.id = :'alice') r),
+  '{"full_name": "Alice A.", "avatar_url": "https://example.com/alice.png"}'::jsonb,
+  'authenticated: the profile edit is stored'
+);
+select throws_ok(
+  pg_catalog.format('update public.users set role = %L where id = %L', :'staff_role', :'alice'),
+  '42501', null,
+  'authenticated: updating the own role is refused (42501)'
+);
+select throws_ok(
+  pg_catalog.format('update public.users set role = %L where id = %L', :'default_role', :'alice'),
+  '42501', null,
+  'authenticated: updating the own role is refused even to the role already held'
+);
+select throws_ok(
+  pg_catalog.format('update public.users set email = %L where id = %L', 'x@example.com', :'alice'),
+  '42501', null,
+  'authenticated: updating the own email (an auth-owned column) is refused'
+);
+select is_empty(
+  pg_catalog.format('update public.users set full_name = %L where id = %L returning id',
+    'Mallory', :'bob'),
+  'authenticated: updating another user''s profile changes no row'
+);
+select throws_ok(
+  pg_catalog.format(
+    'insert into public.users (id, role) values (%L, %L)', gen_random_uuid(), :'staff_role'),
+  '42501', null,
+  'authenticated: inserting a row is refused'
+);
+select throws_ok(
+  pg_catalog.format('delete from public.users where id = %L', :'alice'),
+  '42501', null,
+  'authenticated: deleting the own row is refused'
+);
+select throws_ok(
+  pg_catalog.format('update public.users set full_name = %L where id = %L',
+    pg_catalog.repeat('x', 201), :'alice'),
+  '23514', null,
+  'authenticated: a full_name over 200 characters is refused (23514)'
+);
+select throws_ok('select r.role from user_sync.roles r', '42501', null,
+  'authenticated: the role list in user_sync is out of reach');
+reset role;
+select is(
+  (select u.full_name from public.users u where u.id = :'bob'),
+  'Bob',
+  'the other user''s profile is unchanged'
+);
+select is(
+  (select u.role from public.users u where u.id = :'alice'),
+  :'default_role',
+  'the signed-in user''s role is unchanged'
+);
+-- The user's own profile belongs to them: a later name in the metadata does not overwrite it.
+update auth.users
+set raw_user_meta_data = raw_user_meta_data || '{"full_name": "Alice From Metadata"}',
+  updated_at = now()
+where id = :'alice';
+select is(
+  (select u.full_name from public.users u where u.id = :'alice'),
+  'Alice A.',
+  'a profile the user edited is kept when user_metadata changes later'
+);
+
+-- ------------------------------------------------------------------------------------------
+-- The anon key: no access at all, whatever the claims say.
+set local role anon;
+set local request.jwt.claims to :'anon_claims';
+select throws_ok(
+  pg_catalog.format('select u.id from public.users u where u.id = %L', :'alice'),
+  '42501', null,
+  'anon: reading public.users is refused'
+);
+select throws_ok(
+  pg_catalog.format('update public.users set full_name = %L where id = %L', 'anon', :'alice'),
+  '42501', null,
+  'anon: updating public.users is refused'
+);
+select throws_ok(
+  pg_catalog.format('insert into public.users (id, role) values (%L, %L)', gen_random_uuid(),
+    :'default_role'),
+  '42501', null,
+  'anon: inserting into public.users is refused'
+);
+select throws_ok(
+  pg_catalog.format('delete from public.users where id = %L', :'alice'),
+  '42501', null,
+  'anon: deleting from public.users is refused'
+);
+select throws_ok(
+  pg_catalog.format('select a.id from public.user_sync_audit a where a.user_id = %L', :'alice'),
+  '42501', null,
+  'anon: reading the audit trail is refused'
+);
+reset role;
+
+select * from finish();
+rollback;
