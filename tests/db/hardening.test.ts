@@ -4,7 +4,14 @@
 // the lock test needs two sessions (server only).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type DbClient, type ServerTestDb, type TestDb } from '../helpers/db.ts';
+import {
+  createTestDb,
+  type DbClient,
+  pgError,
+  type ServerTestDb,
+  type TestDb,
+  whileEmailsBlocked,
+} from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -66,26 +73,7 @@ async function failure(id: string): Promise<Row | undefined> {
   ))[0];
 }
 
-async function pgError(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected an error');
-}
-
-/** Runs fn while public.users refuses rows with an @blocked.test email (a failing write). */
-async function whileBlocked<T>(fn: () => Promise<T>): Promise<T> {
-  await db.exec(`alter table public.users add constraint hardening_blocked
-    check (email is null or email not like '%@blocked.test')`);
-  try {
-    return await fn();
-  } finally {
-    await db.exec('alter table public.users drop constraint hardening_blocked');
-  }
-}
+const whileBlocked = <T>(fn: () => Promise<T>) => whileEmailsBlocked(db, 'hardening_blocked', fn);
 
 describe('a soft-deleted user (admin deleteUser(id, true))', () => {
   it('keeps a marked row: deleted_at set, no contact data, no profile, the default role', async () => {

@@ -16,7 +16,13 @@ import type { Gateway } from '../../shared/gateway.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
 import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
 import { memoryLogger } from '../../shared/logger.ts';
-import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
+import {
+  createTestDb,
+  type DbClient,
+  pgError,
+  type TestDb,
+  whileEmailsBlocked,
+} from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -251,30 +257,12 @@ async function withoutTriggers<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Runs fn while public.users refuses rows with an @blocked.test email (a failing write). */
-async function whileBlocked<T>(fn: () => Promise<T>): Promise<T> {
-  await db.exec(`alter table public.users add constraint pg_hooks_blocked
-    check (email is null or email not like '%@blocked.test')`);
-  try {
-    return await fn();
-  } finally {
-    await db.exec('alter table public.users drop constraint pg_hooks_blocked');
-  }
-}
+const whileBlocked = <T>(fn: () => Promise<T>) => whileEmailsBlocked(db, 'pg_hooks_blocked', fn);
 
 const BLOCKED = {
   sqlstate: '23514',
   message: 'new row for relation "users" violates check constraint "pg_hooks_blocked"',
 };
-
-async function pgError(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected the statement to fail');
-}
 
 /** A user inserted with plain SQL (the SQL editor, a seed script): no GoTrue at all. */
 async function sqlInsertUser(email: string): Promise<AuthUser> {

@@ -3,7 +3,7 @@
 // and whether the security definer functions can be steered by a caller's search_path.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
+import { createTestDb, type DbClient, pgError, type TestDb } from '../helpers/db.ts';
 import {
   adminUpdateAppMetadata,
   type AuthUser,
@@ -32,21 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.close();
 });
-
-interface PgError {
-  code: string | undefined;
-  message: string;
-}
-
-async function pgError(promise: Promise<unknown>): Promise<PgError> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected the statement to fail');
-}
 
 async function row(id: string) {
   const rows = await db.query<Record<string, unknown>>(

@@ -4,7 +4,7 @@
 // node_modules, an empty module cache and the uploaded import map. npm packages come from the
 // machine's npm registry. Then signed hooks go to the booted upload.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -153,11 +153,12 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
     let child: ChildProcess;
     let base: string;
     let output = '';
+    let root = '';
     const secret = newHookSecret();
 
     beforeAll(async () => {
       db = (await createTestDb()) as ServerTestDb;
-      const root = await mkdtemp(join(tmpdir(), 'usync-upload-'));
+      root = await mkdtemp(join(tmpdir(), 'usync-upload-'));
       const denoDir = await mkdtemp(join(tmpdir(), 'usync-deno-dir-'));
       scratch.push(root, denoDir);
       await writeUpload(upload, root);
@@ -216,8 +217,13 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
       await db?.close();
     });
 
-    it('fetched its npm packages itself and never looked for node_modules', () => {
+    it('fetched its npm packages itself and never looked for node_modules', async () => {
+      // An empty DENO_DIR: every package the import map names was downloaded at boot.
+      for (const pkg of ['hono', 'zod', 'standardwebhooks', 'postgres']) {
+        expect(output).toMatch(new RegExp(`Download \\S+/${pkg}/-/${pkg}-[\\d.]+\\.tgz`));
+      }
       expect(output).not.toMatch(/node_modules/);
+      expect(await readdir(root)).toEqual(['shared', 'supabase']);
     });
 
     it('answers health with a reachable database', async () => {

@@ -3,7 +3,6 @@
 // node_modules. Requests are signed and shaped byte for byte as Supabase Auth sends them.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -15,6 +14,7 @@ import {
   hookRequest,
 } from '../helpers/supabase-auth.ts';
 import { ADMIN_TOKEN, HOOK_SECRET, OLD_HOOK_SECRET, WEBHOOK_SECRET } from './fakes.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const ENTRY = 'supabase/functions/user-sync/index.ts';
 const CONFIG = 'supabase/functions/user-sync/deno.json';
@@ -59,17 +59,6 @@ describe('the deployed import graph', () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const serverDb = !!process.env.DATABASE_URL;
 

@@ -312,3 +312,34 @@ async function createPgliteDb(): Promise<PgliteTestDb> {
     },
   };
 }
+
+/**
+ * Runs fn while public.users refuses rows whose email ends in @blocked.test, through a CHECK
+ * constraint named `constraint`: a write that fails inside the sync, as any failure would.
+ */
+export async function whileEmailsBlocked<T>(
+  db: DbClient,
+  constraint: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await db.exec(`alter table public.users add constraint ${constraint}
+    check (email is null or email not like '%@blocked.test')`);
+  try {
+    return await fn();
+  } finally {
+    await db.exec(`alter table public.users drop constraint ${constraint}`);
+  }
+}
+
+/** The SQLSTATE and message of a statement that must fail (it throws if the statement succeeds). */
+export async function pgError(
+  promise: Promise<unknown>,
+): Promise<{ code?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    return { code: e.code, message: e.message };
+  }
+  throw new Error('expected the statement to fail');
+}

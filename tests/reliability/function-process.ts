@@ -5,7 +5,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/ports.ts';
 
 const ENTRY = 'supabase/functions/user-sync/index.ts';
 const CONFIG = 'supabase/functions/user-sync/deno.json';
@@ -22,17 +22,6 @@ export interface FunctionProcess {
   /** null while running. */
   exitCode(): number | null;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Marks the processes this helper starts, with the test process that owns them. */
