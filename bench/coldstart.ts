@@ -1,19 +1,45 @@
-// Part 4: process start to first 200 of the deployed Deno entry vs the smallest Hono app under
-// the same Deno and import map, and the size of what each deploys.
+// Part 4: process start to the first 200 of a signed custom-access-token hook, for what
+// `supabase functions deploy` uploads, booted as the edge runtime boots it (tests/deploy): its own
+// empty folder, no node_modules, the uploaded import map; here with a warm module cache (a
+// DENO_DIR filled by an earlier boot). Baseline: the smallest Hono app answering after a
+// `select 1` through the same driver, booted the same way.
 
 import { execFile } from 'node:child_process';
-import { rm, stat } from 'node:fs/promises';
+import { access, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createScratch } from './lib/db.ts';
-import { codeRoot } from './lib/db.ts';
-import { benchScript, CONFIG, DENO, ENTRY, startDeno } from './lib/deno.ts';
+import {
+  type AuthUserRow,
+  customAccessTokenBody,
+  defaultClaims,
+  hookHeaders,
+  newHookSecret,
+} from '../scripts/lib/supabase-auth.ts';
+import {
+  type ManagementApi,
+  PROJECT_REF,
+  startManagementApi,
+  supabase,
+  type Upload,
+  writeUpload,
+} from '../tests/helpers/supabase-cli.ts';
+import { benchSql, codeRoot, connect, createScratch, migrationsNote } from './lib/db.ts';
+import { benchScript, DENO, spawnDeno } from './lib/deno.ts';
 import { fmt, median, ms, type PartResult, ratio } from './lib/report.ts';
 
 export interface ColdstartOptions {
   runs: number;
 }
 
-const MINIMAL = benchScript('minimal-hono.ts');
+const HOOK_PATH = '/user-sync/hooks/custom-access-token';
+
+/** A booted folder: what deno runs there and with which import map. */
+interface Deployed {
+  root: string;
+  entrypoint: string;
+  importMap: string;
+}
 
 interface Graph {
   modules: number;
@@ -23,36 +49,101 @@ interface Graph {
 }
 
 /**
- * What deploying `script` ships: `deno bundle` (esbuild, as the Supabase CLI bundles the
- * reachable graph, dynamic imports included) for modules and bytes, and `deno info` for the
- * project's own files among them.
+ * What the real CLI uploads for the measured code (the working tree or --ref): shared/, the
+ * function and supabase/config.toml in a folder of their own, deployed to a Management API
+ * stand-in (tests/helpers/supabase-cli.ts), written out into `root`.
  */
-async function graph(script: string): Promise<Graph> {
+async function deployUpload(api: ManagementApi, work: string, root: string): Promise<Deployed> {
+  const project = join(work, 'project');
+  const from = codeRoot();
+  await cp(join(from, 'shared'), join(project, 'shared'), { recursive: true });
+  await cp(join(from, 'supabase/functions'), join(project, 'supabase/functions'), {
+    recursive: true,
+    filter: (src) => !/\/\.env$/.test(src),
+  });
+  // A --ref export carries no config.toml: the working tree's then.
+  const config = await access(join(from, 'supabase/config.toml')).then(
+    () => join(from, 'supabase/config.toml'),
+    () => 'supabase/config.toml',
+  );
+  await cp(config, join(project, 'supabase/config.toml'));
+  const before = api.uploads.length;
+  const result = await supabase(
+    ['functions', 'deploy', 'user-sync', '--use-api', '--project-ref', PROJECT_REF],
+    { cwd: project, api },
+  );
+  const upload: Upload | undefined = api.uploads[before];
+  if (result.code !== 0 || !upload) {
+    throw new Error(`supabase functions deploy failed:\n${result.stderr}${result.stdout}`);
+  }
+  await writeUpload(upload, root);
+  return {
+    root,
+    entrypoint: upload.metadata.entrypoint_path,
+    importMap: upload.metadata.import_map_path!,
+  };
+}
+
+/** The baseline in a folder of its own, with the upload's versions of hono and postgres. */
+async function writeMinimal(upload: Deployed, root: string): Promise<Deployed> {
+  const map = JSON.parse(await readFile(join(upload.root, upload.importMap), 'utf8')) as {
+    imports: Record<string, string>;
+  };
+  const imports = Object.fromEntries(
+    ['hono', 'postgres'].map((name) => {
+      const target = map.imports[name];
+      if (!target) throw new Error(`the upload's import map has no "${name}"`);
+      return [name, target];
+    }),
+  );
+  const dir = join(root, 'supabase/functions/minimal');
+  await mkdir(dir, { recursive: true });
+  await cp(benchScript('minimal-hono.ts'), join(dir, 'index.ts'));
+  await writeFile(join(dir, 'deno.json'), JSON.stringify({ imports }, null, 2) + '\n');
+  return {
+    root,
+    entrypoint: 'supabase/functions/minimal/index.ts',
+    importMap: 'supabase/functions/minimal/deno.json',
+  };
+}
+
+/** The environment tests/deploy boots the upload with, less what differs per app. */
+function bootEnv(home: string, denoDir: string): Record<string, string> {
+  const passed = ['NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']
+    .flatMap((n) => [n, n.toLowerCase()])
+    .filter((n) => process.env[n]);
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: home,
+    DENO_DIR: denoDir,
+    NO_COLOR: '1',
+    DENO_TLS_CA_STORE: 'system',
+    ...Object.fromEntries(passed.map((n) => [n, process.env[n]!])),
+  };
+}
+
+const FLAGS = ['--allow-net', '--allow-env', '--allow-read'];
+
+/**
+ * What booting `app` loads: `deno bundle` (all reachable modules, dynamic imports included) for
+ * modules and bytes, and `deno info` for the files of the folder among them.
+ */
+async function graph(app: Deployed, env: Record<string, string>): Promise<Graph> {
   const run = promisify(execFile);
-  const env = { ...process.env, NO_COLOR: '1' };
-  const out = `/tmp/usync-bench-${process.pid}-${script.replace(/\W/g, '_')}.js`;
-  const cwd = codeRoot();
-  const bundled = await run(DENO, [
-    'bundle',
-    '--node-modules-dir=manual',
-    '--config',
-    CONFIG,
-    script,
-    '-o',
-    out,
-  ], { env, cwd });
+  const out = join(app.root, '..', `${app.entrypoint.replace(/\W/g, '_')}.bundle.js`);
+  const opts = { env, cwd: app.root, maxBuffer: 2 ** 26 };
+  const bundled = await run(
+    DENO,
+    ['bundle', '--config', app.importMap, app.entrypoint, '-o', out],
+    opts,
+  );
   const modules = Number(/Bundled (\d+) modules/.exec(bundled.stderr + bundled.stdout)?.[1]);
   const { size } = await stat(out);
   await rm(out, { force: true });
   const info = JSON.parse(
-    (await run(DENO, ['info', '--json', '--node-modules-dir=manual', '--config', CONFIG, script], {
-      env,
-      cwd,
-      maxBuffer: 2 ** 26,
-    }))
-      .stdout,
+    (await run(DENO, ['info', '--json', '--config', app.importMap, app.entrypoint], opts)).stdout,
   ) as { modules: { specifier: string; size?: number }[] };
-  const local = info.modules.filter((m) => !m.specifier.includes('/node_modules/'));
+  const local = info.modules.filter((m) => m.specifier.startsWith('file:'));
   return {
     modules,
     bytes: size,
@@ -63,35 +154,113 @@ async function graph(script: string): Promise<Graph> {
 
 export async function coldstart(opts: ColdstartOptions, command: string): Promise<PartResult> {
   const started = performance.now();
-  const scratch = await createScratch();
-  const db = await scratch.clone('cold');
-  const entryEnv = {
-    DATABASE_URL: db.url,
-    AUTH_HOOK_SECRET: `v1,whsec_${Buffer.from('x'.repeat(32)).toString('base64')}`,
-  };
+  const scratch = await createScratch(await benchSql('resync.sql'));
+  const work = await mkdtemp(join(tmpdir(), 'usync-bench-cold-'));
+  let api: ManagementApi | undefined;
   const times = { entry: [] as number[], minimal: [] as number[] };
   const listen = { entry: [] as number[], minimal: [] as number[] };
+  const graphs: Record<'entry' | 'minimal', Graph | undefined> = {
+    entry: undefined,
+    minimal: undefined,
+  };
+  let firstBootMs = NaN;
   try {
-    // One unmeasured start of each fills Deno's module cache, as a deployed worker has it.
+    const db = await scratch.clone('cold');
+    const admin = connect(db.url);
+    let row: AuthUserRow | undefined;
+    try {
+      await admin.unsafe('set session_replication_role = replica');
+      await admin.unsafe('call bench.load_users(1)');
+      await admin.unsafe('set session_replication_role = origin');
+      await admin.unsafe('select public.resync_users()');
+      [row] = await admin<AuthUserRow[]>`select * from auth.users`;
+    } finally {
+      await admin.end({ timeout: 5 });
+    }
+    if (!row) throw new Error('bench.load_users(1) made no user');
+    const user = row;
+
+    api = await startManagementApi();
+    const apps = {
+      entry: await deployUpload(api, work, join(work, 'upload')),
+      minimal: undefined as Deployed | undefined,
+    };
+    apps.minimal = await writeMinimal(apps.entry, join(work, 'minimal'));
+    const home = join(work, 'home');
+    await mkdir(home);
+    const env = bootEnv(home, join(work, 'deno-dir'));
+    const secret = newHookSecret();
+    const appEnv = {
+      entry: { ...env, SUPABASE_DB_URL: db.url, AUTH_HOOK_SECRET: secret },
+      minimal: { ...env, SUPABASE_DB_URL: db.url },
+    };
+    const body = customAccessTokenBody(
+      user.id,
+      defaultClaims(user.id, { email: user.email ?? '' }),
+    );
+
+    const boot = async (which: 'entry' | 'minimal') => {
+      const app = apps[which]!;
+      // Signed before the clock starts, as Supabase Auth sends it: one request, retried as is.
+      const headers = await hookHeaders(body, { secrets: secret });
+      return await spawnDeno({
+        script: app.entrypoint,
+        flags: [...FLAGS, '--config', app.importMap],
+        cwd: app.root,
+        env: appEnv[which],
+        ready: async (port) => {
+          let res: Response;
+          try {
+            res = await fetch(`http://127.0.0.1:${port}${HOOK_PATH}`, {
+              method: 'POST',
+              headers,
+              body,
+            });
+          } catch {
+            return false; // not listening yet
+          }
+          const text = await res.text();
+          if (res.status !== 200) throw new Error(`answered ${res.status}: ${text}`);
+          // The entry answers 200 without user_role when it cannot reach the database.
+          const answer = JSON.parse(text) as { claims?: { user_role?: unknown } };
+          if (which === 'entry' && typeof answer.claims?.user_role !== 'string') {
+            throw new Error(`answered without user_role: ${text}`);
+          }
+          return true;
+        },
+      });
+    };
+
+    // One unmeasured boot of each fills the empty DENO_DIR (npm packages downloaded, modules
+    // compiled and cached), as a worker that booted before has it.
     for (let i = -1; i < opts.runs; i++) {
       const order: ('entry' | 'minimal')[] = i % 2 ? ['entry', 'minimal'] : ['minimal', 'entry'];
       for (const which of order) {
-        const proc = which === 'entry'
-          ? await startDeno(ENTRY, entryEnv, '/user-sync/health')
-          : await startDeno(MINIMAL, {}, '/user-sync/health');
+        const proc = await boot(which);
         await proc.stop();
+        if (i < 0 && which === 'entry') firstBootMs = proc.startMs;
         if (i >= 0) {
           times[which].push(proc.startMs);
           listen[which].push(proc.listenMs);
         }
       }
     }
+    graphs.entry = await graph(apps.entry, env);
+    graphs.minimal = await graph(apps.minimal, env);
   } finally {
+    await api?.close();
     await scratch.close();
+    await rm(work, { recursive: true, force: true });
   }
-  const [entryGraph, minimalGraph] = [await graph(ENTRY), await graph(MINIMAL)];
   const e = median(times.entry);
   const m = median(times.minimal);
+  const graphRow = (name: string, g: Graph) => [
+    name,
+    g.modules,
+    `${fmt(g.bytes / 1024, 0)} KiB`,
+    g.localModules,
+    `${fmt(g.localBytes / 1024, 1)} KiB`,
+  ];
   return {
     part: 'coldstart',
     title: '4. Cold start',
@@ -100,18 +269,20 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
     seconds: (performance.now() - started) / 1000,
     tables: [
       {
-        title: `Process start to first 200 of GET /user-sync/health, median of ${opts.runs}`,
+        title:
+          'Process start to first 200 of a signed POST /user-sync/hooks/custom-access-token, ' +
+          `warm DENO_DIR, median of ${opts.runs}`,
         columns: ['app', 'first 200', 'runs', '"Listening on"', 'vs minimal'],
         rows: [
           [
-            'user-sync entry',
+            'user-sync upload',
             ms(e),
             times.entry.map((t) => fmt(t, 0)).join(', '),
             ms(median(listen.entry)),
             ratio(e / m),
           ],
           [
-            'minimal Hono app',
+            'minimal Hono + select 1',
             ms(m),
             times.minimal.map((t) => fmt(t, 0)).join(', '),
             ms(median(listen.minimal)),
@@ -120,34 +291,35 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
         ],
       },
       {
-        title: 'Deployed import graph',
+        title: 'What each boot loads',
         columns: ['app', 'bundled modules', 'bundle size', 'own modules', 'own source'],
         rows: [
-          [
-            'user-sync entry',
-            entryGraph.modules,
-            `${fmt(entryGraph.bytes / 1024, 0)} KiB`,
-            entryGraph.localModules,
-            `${fmt(entryGraph.localBytes / 1024, 1)} KiB`,
-          ],
-          [
-            'minimal Hono app',
-            minimalGraph.modules,
-            `${fmt(minimalGraph.bytes / 1024, 0)} KiB`,
-            minimalGraph.localModules,
-            `${fmt(minimalGraph.localBytes / 1024, 1)} KiB`,
-          ],
+          graphRow('user-sync upload', graphs.entry!),
+          graphRow('minimal Hono + select 1', graphs.minimal!),
         ],
       },
     ],
-    targets: [{ name: 'cold start: entry / minimal Hono', value: e / m, op: '<=', limit: 1.5 }],
+    targets: [{
+      name: 'cold start: upload / minimal Hono + select 1',
+      value: e / m,
+      op: '<=',
+      limit: 1.5,
+    }],
     notes: [
-      `Both run as ${DENO} run --allow-net --allow-env --allow-read --config ${CONFIG}, ` +
-      'started alternately, after one unmeasured start each (module cache warm).',
-      "The entry's health route also opens its first database connection (the direct " +
-      'gateway on a scratch database), as its first hook call would.',
-      'Bundle: `deno bundle` of each script (all reachable modules, dynamic imports included); ' +
-      'own modules: files of this repository in `deno info`.',
+      'The user-sync upload: what `supabase functions deploy user-sync` (the real CLI, to a ' +
+      'Management API stand-in: tests/helpers/supabase-cli.ts) uploaded, written into an empty ' +
+      `folder and run there as tests/deploy boots it: ${DENO} run ${FLAGS.join(' ')} --config ` +
+      '<uploaded import map> <entrypoint>, no node_modules, SUPABASE_DB_URL and AUTH_HOOK_SECRET ' +
+      'set; its first 200 carries user_role, so the database answered.',
+      'Minimal: bench/deno/minimal-hono.ts (Hono, `postgres` with the pool settings of the ' +
+      "function's driver, one route answering after `select 1`), booted the same way in its own " +
+      "folder with the upload's versions of hono and postgres.",
+      'Both share one DENO_DIR, filled by one unmeasured boot of each (the first boot of the ' +
+      `upload, downloads included, took ${ms(firstBootMs)}); then started alternately. The ` +
+      'signed request is made before the process starts and sent every 2 ms until it answers.',
+      'Bundle: `deno bundle` of each entrypoint (all reachable modules, dynamic imports ' +
+      "included); own modules: the folder's files in `deno info`.",
+      migrationsNote(scratch.features),
     ],
   };
 }

@@ -1,6 +1,8 @@
-// The cold-start baseline: the smallest Hono app under Deno, with the same import map (the
-// function's deno.json) and the same runtime, answering one route.
+// The cold-start baseline: the smallest Hono app that answers the custom-access-token route after
+// a `select 1` through the function's driver (`postgres`, its pool settings), booted the way the
+// upload is: the same import map and Deno, its own empty folder, the same warm DENO_DIR.
 import { Hono } from 'hono';
+import postgres from 'postgres';
 
 declare const Deno: {
   serve(
@@ -10,7 +12,13 @@ declare const Deno: {
   env: { get(name: string): string | undefined };
 };
 
+const sql = postgres(Deno.env.get('SUPABASE_DB_URL') ?? '', { max: 3, prepare: false });
+
 const app = new Hono().basePath('/user-sync');
-app.get('/health', (c) => c.json({ status: 'ok' }));
+app.post('/hooks/custom-access-token', async (c) => {
+  const { claims } = await c.req.json();
+  await sql`select 1`;
+  return c.json({ claims });
+});
 
 Deno.serve({ port: Number(Deno.env.get('PORT') ?? 8000) }, app.fetch);

@@ -25,7 +25,7 @@ export async function freePort(): Promise<number> {
 export interface DenoProcess {
   child: ChildProcess;
   port: number;
-  /** Milliseconds from spawn to the first 200 of `readyPath`. */
+  /** Milliseconds from spawn to the first ready answer (a 200). */
   startMs: number;
   /** Milliseconds from spawn to Deno's "Listening on" line. */
   listenMs: number;
@@ -37,35 +37,29 @@ export interface DenoProcess {
 /** A script of bench/deno/, by absolute path (Deno runs in codeRoot()). */
 export const benchScript = (name: string) => resolve('bench/deno', name);
 
-/**
- * Spawns `deno run` on a script (relative to codeRoot()) with the function's config and waits, polling every 2 ms,
- * for the first 200 on `readyPath`.
- */
-export async function startDeno(
-  script: string,
-  env: Record<string, string>,
-  readyPath: string,
-): Promise<DenoProcess> {
+/** What `deno run` is given: the script, flags before it, its folder and its whole environment. */
+export interface DenoRun {
+  script: string;
+  /** Flags between `run` and the script. */
+  flags: string[];
+  cwd: string;
+  /** The child's environment, complete (nothing else is inherited); PORT is added. */
+  env: Record<string, string>;
+  /**
+   * Whether the process is up: called with the port until it resolves true, again 2 ms after
+   * each `false` (not listening yet). A throw is a wrong answer: the process is stopped and the
+   * error passed on.
+   */
+  ready(port: number): Promise<boolean>;
+}
+
+/** Spawns `deno run` and resolves at its first ready answer, timed from the spawn. */
+export async function spawnDeno(run: DenoRun): Promise<DenoProcess> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(DENO, [
-    'run',
-    '--allow-net',
-    '--allow-env',
-    '--allow-read',
-    '--node-modules-dir=manual',
-    '--config',
-    CONFIG,
-    script,
-  ], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
-      PORT: String(port),
-      ...env,
-    },
-    cwd: codeRoot(),
+  const child = spawn(DENO, ['run', ...run.flags, run.script], {
+    env: { ...run.env, PORT: String(port) },
+    cwd: run.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -92,20 +86,66 @@ export async function startDeno(
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     if (running()) kill('SIGKILL');
   };
-  const url = `http://127.0.0.1:${port}${readyPath}`;
   for (;;) {
-    if (!running()) throw new Error(`${script} exited with ${child.exitCode}:\n${tail}`);
-    if (performance.now() - started > 60_000) {
+    if (!running()) throw new Error(`${run.script} exited with ${child.exitCode}:\n${tail}`);
+    // The first boot of a fresh DENO_DIR downloads every npm package.
+    if (performance.now() - started > 180_000) {
       await stop();
-      throw new Error(`${script} gave no 200 on ${readyPath} within 60 s:\n${tail}`);
+      throw new Error(`${run.script} was not ready within 180 s:\n${tail}`);
     }
+    let up: boolean;
     try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch { /* not listening yet */ }
+      up = await run.ready(port);
+    } catch (error) {
+      await stop();
+      throw new Error(`${run.script}: ${(error as Error).message}\n${tail}`);
+    }
+    if (up) break;
     await new Promise((r) => setTimeout(r, 2));
   }
   const startMs = performance.now() - started;
   return { child, port, startMs, listenMs, output: () => tail, stop };
+}
+
+/** A GET that answers 200 (the body read, so the connection is free); any other answer: later. */
+export function answers200(path: string): (port: number) => Promise<boolean> {
+  return async (port) => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      await res.arrayBuffer();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/**
+ * Spawns `deno run` on a script (relative to codeRoot()) with the function's config and the
+ * repository's node_modules, and waits, polling every 2 ms, for the first 200 on `readyPath`.
+ */
+export async function startDeno(
+  script: string,
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<DenoProcess> {
+  return await spawnDeno({
+    script,
+    flags: [
+      '--allow-net',
+      '--allow-env',
+      '--allow-read',
+      '--node-modules-dir=manual',
+      '--config',
+      CONFIG,
+    ],
+    cwd: codeRoot(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+      ...env,
+    },
+    ready: answers200(readyPath),
+  });
 }
