@@ -77,7 +77,7 @@ function signedJson(deps: AppDeps): MiddlewareHandler<Payload> {
     }
     const raw = await c.req.text();
     try {
-      verifier.verify(raw, c.req.raw.headers);
+      await verifier.verify(raw, c.req.raw.headers);
     } catch (err) {
       if (err instanceof SignatureError) {
         c.set('outcome', 'bad_signature');
