@@ -31,6 +31,8 @@ type Report = Record<string, number | string | boolean | null>;
 // that probes the table it is filling (quadratic: 306 s for 200k users, see README).
 const SEED_FAIR = [
   'begin',
+  // Backend CPU counts the leader only: parallel workers would hide part of either side's work.
+  'set local max_parallel_workers_per_gather = 0',
   'set local enable_nestloop = off',
   'set local enable_mergejoin = off',
   'set local jit = off',
@@ -67,7 +69,8 @@ interface Run {
 
 /** Our full resync on a new connection (a fresh backend, so its peak memory is this call's). */
 async function ourResync(url: string): Promise<Run & { report: Report }> {
-  const sql = connect(url);
+  // No parallel workers, as for the seed (SEED_FAIR): backend CPU counts the leader only.
+  const sql = connect(url, { connection: { max_parallel_workers_per_gather: 0 } });
   try {
     const { value, cost } = await measureBackend(await backendPid(sql), async () => {
       const [result] = await sql<{ r: Report }[]>`select public.resync_users() as r`;

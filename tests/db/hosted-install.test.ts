@@ -46,6 +46,8 @@ describe.skipIf(!SERVER)('a fresh install as hosted postgres (server only)', () 
         '20261201000400',
         '20261201000500',
         '20261201000600',
+        '20261201000700',
+        '20261201000800',
       ]);
       const triggers = await sql<{ name: string }[]>`
         select tgname as name from pg_trigger

@@ -86,6 +86,8 @@ describe('scripts/lib/migrations.ts', () => {
       '20261201000400_user_sync_trigger.sql',
       '20261201000500_user_sync_api.sql',
       '20261201000600_user_sync_pg_hooks.sql',
+      '20261201000700_user_sync_mapping_view.sql',
+      '20261201000800_user_sync_audit_one_insert.sql',
     ]);
     const result = await migrate(fresh.executor);
     expect(result.standIn).toBe(true);
@@ -203,7 +205,7 @@ describe('npm run db:migrate', () => {
         cwd: ROOT,
         env: { ...process.env, DATABASE_URL: fresh.url },
       });
-      expect(stdout.trim()).toBe('nothing to apply (7 migrations already applied)');
+      expect(stdout.trim()).toBe('nothing to apply (9 migrations already applied)');
     },
   );
 });

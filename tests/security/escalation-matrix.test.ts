@@ -48,6 +48,7 @@ const TABLES: Record<string, Partial<Record<Role, { [P in TablePriv]?: true | st
   'user_sync.roles': {},
   'user_sync.sync_failures': {},
   'user_sync.audit_settings': {},
+  'user_sync.mapped': {},
 };
 
 /** Sequences: no API role may read or move one (the audit ids are written by the sync only). */
@@ -66,8 +67,6 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync_api.sync_my_user()': ['authenticated'],
   'public.hook_custom_access_token(jsonb)': ['supabase_auth_admin'],
   'public.hook_before_user_created(jsonb)': ['supabase_auth_admin'],
-  'user_sync.values_of(users)': [],
-  'user_sync.map_user(auth.users,users)': [],
   'user_sync.token_role(uuid,jsonb)': [],
   'user_sync.plan(uuid,uuid,uuid[])': [],
   'user_sync.record_failure(uuid,text,text,text)': [],
@@ -76,12 +75,11 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync.on_audit_settings_change()': [],
   'user_sync.orphans_possible()': [],
   'user_sync.add_counts(jsonb,jsonb)': [],
-  'user_sync.write_users(uuid[])': [],
+  'user_sync.write_batch(uuid[],uuid[])': [],
   'user_sync.sync_users(uuid,uuid,uuid[],boolean,text)': [],
   'user_sync.remove_orphans(uuid,uuid,uuid[],boolean,text)': [],
   'user_sync.sync_one(uuid,text,boolean)': [],
   'user_sync.audit_enabled()': [],
-  'user_sync.audited_values(users)': [],
   'user_sync.prune_audit(interval)': [],
 };
 
