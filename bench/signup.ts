@@ -124,7 +124,7 @@ export async function signup(opts: SignupOptions, command: string): Promise<Part
       name: 'sign-up: ours / seed (backend CPU)',
       value: med('ours') / seed,
       op: '<=',
-      limit: 1.15,
+      limit: 1.1,
     },
   ];
   if (variants.includes('ours+audit')) {
