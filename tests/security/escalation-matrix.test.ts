@@ -49,6 +49,7 @@ const TABLES: Record<string, Partial<Record<Role, { [P in TablePriv]?: true | st
   'user_sync.sync_failures': {},
   'user_sync.audit_settings': {},
   'user_sync.mapped': {},
+  'user_sync.role_lists': {},
 };
 
 /** Sequences: no API role may read or move one (the audit ids are written by the sync only). */
@@ -76,6 +77,7 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync.orphans_possible()': [],
   'user_sync.add_counts(jsonb,jsonb)': [],
   'user_sync.write_batch(uuid[],uuid[])': [],
+  'user_sync.on_roles_change()': [],
   'user_sync.sync_users(uuid,uuid,uuid[],boolean,text)': [],
   'user_sync.remove_orphans(uuid,uuid,uuid[],boolean,text)': [],
   'user_sync.sync_one(uuid,text,boolean)': [],

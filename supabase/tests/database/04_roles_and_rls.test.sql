@@ -10,7 +10,7 @@
 -- into user_sync.roles inside the transaction. Rolled back: nothing stays.
 
 begin;
-select plan(30);
+select plan(32);
 
 select
   gen_random_uuid() as alice,
@@ -33,6 +33,25 @@ select
 insert into user_sync.roles (role, self_assignable, description) values
   (:'self_role', true, 'pgTAP: self-assignable; rolled back'),
   (:'staff_role', false, 'pgTAP: granted only through app_metadata; rolled back');
+
+-- The mapping reads the role lists from user_sync.role_lists, which a trigger on
+-- user_sync.roles keeps in step, within the same transaction.
+select is(
+  (select row(l.known, l.self_assignable, l.fallback)::text
+     from user_sync.role_lists l),
+  (select row(
+      pg_catalog.array_agg(r.role order by r.role),
+      pg_catalog.array_agg(r.role order by r.role) filter (where r.self_assignable),
+      max(r.role) filter (where r.is_default))::text
+     from user_sync.roles r),
+  'user_sync.role_lists follows user_sync.roles: every role, the self-assignable ones, the default'
+);
+select ok(
+  (select :'self_role' = any (l.self_assignable) and not (:'staff_role' = any (l.self_assignable))
+     and :'staff_role' = any (l.known)
+     from user_sync.role_lists l),
+  'a role added in this transaction is in the lists the mapping reads'
+);
 
 -- Five email sign-ups (signup.go: INSERT with options.data as user_metadata, then SetRole).
 insert into auth.users (
