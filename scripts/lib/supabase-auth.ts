@@ -1,6 +1,6 @@
 /**
  * Builds and signs hook requests byte for byte as Supabase Auth (GoTrue) does (spec §1.1, §2.1),
- * independently of the `standardwebhooks` package the app verifies with:
+ * independently of the app's verifier (shared/signature.ts) and of the `standardwebhooks` package:
  *
  * - Go's encoding/json: compact, struct fields in declaration order (omitempty ones skipped),
  *   map keys sorted by byte order, and <, >, &, U+2028, U+2029 escaped as \u003c and so on;
