@@ -32,6 +32,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+  -- Role edits in two transactions at once: the second waits here for the first to end, and
+  -- then reads the roles in a new statement, which sees what the first committed. Reading
+  -- before this lock would write lists missing the first one's roles.
+  perform from user_sync.role_lists l where l.singleton for update;
   insert into user_sync.role_lists as l (singleton, known, self_assignable, fallback)
   select true,
     coalesce(pg_catalog.array_agg(r.role order by r.role), '{}'),
@@ -254,14 +258,13 @@ $$;
 -- Writes the app rows of the given auth users: inserts the missing, updates the stale, leaves
 -- rows in step alone, and says which it could not write now because a transaction holds them.
 --
--- Concurrency. A missing row is inserted without locks: a change committed meanwhile either
--- wrote the row first (on conflict: nothing to do) or, through its own trigger, finds ours and
--- fails on the unique key, which it records, so resync repairs it. A stale row is rewritten
--- only under a share lock on its auth row (no change of that user can commit before this
--- transaction) and a lock on the app row (no profile edit either), taken without waiting:
--- held rows are deferred, since the transaction holding them syncs them itself (a change of
--- the auth user) or is a profile edit this sync would otherwise wait on. The write is a new
--- statement, which sees both rows as locked.
+-- Concurrency. A row is written only under a share lock on its auth row (no change of that
+-- user can commit before this transaction, and none is in flight: the insert of a missing row
+-- can then neither wait on the app row an in-flight change's trigger is inserting nor on a
+-- delete of the user) and, when it exists, a lock on the app row (no profile edit either),
+-- all taken without waiting: held rows are deferred, since the transaction holding them syncs
+-- them itself (a change of the auth user) or is a profile edit this sync would otherwise wait
+-- on. The write is a new statement, which sees the rows as locked.
 create function user_sync.write_batch(
   p_missing uuid[],
   p_stale uuid[],
@@ -281,6 +284,11 @@ begin
   updated := 0;
   deferred := 0;
   if pg_catalog.cardinality(p_missing) > 0 then
+    select coalesce(pg_catalog.array_agg(l.id), '{}'::uuid[]) into v_locked
+    from (
+      select a.id from auth.users a where a.id in (select pg_catalog.unnest(p_missing))
+      for share skip locked
+    ) l;
     insert into public.users (
       id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
       deleted_at, created_at, updated_at
@@ -288,7 +296,7 @@ begin
     select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
       m.is_anonymous, m.deleted_at, m.created_at, now()
     from user_sync.mapped m
-    where m.id in (select pg_catalog.unnest(p_missing)) and not m.has_app_row
+    where m.id in (select pg_catalog.unnest(v_locked)) and not m.has_app_row
     on conflict (id) do nothing;
     get diagnostics inserted = row_count;
     deferred := pg_catalog.cardinality(p_missing) - inserted;
@@ -413,10 +421,14 @@ begin
     if found then
       if v_has_app_row then
         v_stale_count := v_stale_count + 1;
-        v_stale := v_stale || v_id;
+        if not p_dry_run then
+          v_stale := v_stale || v_id;
+        end if;
       else
         v_missing_count := v_missing_count + 1;
-        v_missing := v_missing || v_id;
+        if not p_dry_run then
+          v_missing := v_missing || v_id;
+        end if;
       end if;
     end if;
     if not p_dry_run and (not found

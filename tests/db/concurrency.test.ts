@@ -243,3 +243,87 @@ describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)
     });
   });
 });
+
+describe.skipIf(!SERVER)('held rows and role edits (server only)', () => {
+  it('a sync of a missing row never waits on a transaction changing that auth user: deferred at once', async () => {
+    const [user] = await db.query<{ id: string }>(`
+      insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
+        raw_user_meta_data, created_at, updated_at, is_anonymous)
+      values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+        'authenticated', 'held-' || gen_random_uuid() || '@example.com',
+        '{"provider":"email","providers":["email"]}', '{}', now(), now(), false)
+      returning id`);
+    // Its row missing (a failed sync, say), and a change of the user in flight, whose trigger
+    // is inserting the row right now.
+    await db.query('delete from public.users where id = $1', [user!.id]);
+    const holder = db.connect(undefined, { max: 1 });
+    const caller = db.connect(undefined, { max: 1 });
+    let release = () => {};
+    let held = () => {};
+    const isHeld = new Promise<void>((resolve) => (held = resolve));
+    const holding = holder.begin(async (tx) => {
+      await tx.unsafe(`update auth.users set email = 'moved-' || email where id = $1`, [user!.id]);
+      held();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    try {
+      await isHeld;
+      const started = performance.now();
+      const [out] = await caller.unsafe<{ r: { action: string } }[]>(
+        `select public.sync_user($1) as r`,
+        [user!.id],
+      );
+      expect(out!.r.action).toBe('deferred');
+      expect(performance.now() - started).toBeLessThan(1000);
+    } finally {
+      release();
+      await holding;
+      await holder.end({ timeout: 5 });
+      await caller.end({ timeout: 5 });
+    }
+    // The holder's own trigger wrote the row, from its change.
+    const [row] = await db.query<{ email: string }>(
+      'select email from public.users where id = $1',
+      [user!.id],
+    );
+    expect(row?.email).toMatch(/^moved-held-/);
+  });
+
+  it('role edits in two transactions at once both reach the lists the mapping reads', async () => {
+    const a = `conc_a_${crypto.randomUUID().slice(0, 8)}`;
+    const b = `conc_b_${crypto.randomUUID().slice(0, 8)}`;
+    const first = db.connect(undefined, { max: 1 });
+    const second = db.connect(undefined, { max: 1 });
+    try {
+      let release = () => {};
+      let inserted = () => {};
+      const isInserted = new Promise<void>((resolve) => (inserted = resolve));
+      const one = first.begin(async (tx) => {
+        await tx.unsafe(`insert into user_sync.roles (role, self_assignable) values ($1, true)`, [
+          a,
+        ]);
+        inserted();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await isInserted;
+      // Sent now (postgres.js queries are lazy): it waits on the first one's lists.
+      const two = second.unsafe(
+        `insert into user_sync.roles (role, self_assignable) values ($1, true)`,
+        [b],
+      ).execute();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      release();
+      await one;
+      await two;
+      const [lists] = await db.query<{ known: string[]; mine: string[] }>(
+        'select known, self_assignable as mine from user_sync.role_lists',
+      );
+      expect(lists!.known).toEqual(expect.arrayContaining([a, b]));
+      expect(lists!.mine).toEqual(expect.arrayContaining([a, b]));
+    } finally {
+      await db.query('delete from user_sync.roles where role = any ($1)', [[a, b]]);
+      await first.end({ timeout: 5 });
+      await second.end({ timeout: 5 });
+    }
+  });
+});
