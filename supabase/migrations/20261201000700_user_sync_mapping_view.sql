@@ -1,4 +1,4 @@
--- supabase-user-sync 8/8: the mapping as a view, so that a resync is a join and not a function
+-- supabase-user-sync 8/9: the mapping as a view, so that a resync is a join and not a function
 -- call per user; the trigger, the resync and the hooks all read it.
 --
 -- The second edition mapped each user with user_sync.map_user (plpgsql). Correct, but a call
@@ -11,7 +11,7 @@
 -- hooks keep their signatures and answers). user_sync.plan stays, reading the view.
 -- user_sync.map_user, user_sync.values_of and user_sync.write_users are dropped.
 
--- The role lists the mapping reads, kept in one row in step with user_sync.roles (1/8) by a
+-- The role lists the mapping reads, kept in one row in step with user_sync.roles (1/9) by a
 -- statement trigger on it. One primary-key probe per mapping, where reading user_sync.roles
 -- itself took four sub-plans (known, self-assignable twice, default): about 16 µs of every
 -- sign-up, measured on 20,000 GoTrue-order sign-ups.
@@ -116,7 +116,7 @@ cross join lateral (
     -- Profile columns: taken from the provider's metadata while empty, then the user's own.
     -- Google puts a name in full_name or name and a picture in picture; GitHub a login in
     -- user_name or preferred_username and a picture in avatar_url. No name stays null rather
-    -- than becoming the email. Metadata is cut to the column's bound (2/8); a picture URL too
+    -- than becoming the email. Metadata is cut to the column's bound (2/9); a picture URL too
     -- long to keep whole is left out rather than cut into a broken link.
     case when a.deleted_at is null then coalesce(
       nullif(u.full_name, ''),
@@ -148,7 +148,7 @@ comment on view user_sync.mapped is
   'The sync mapping: for every auth user, the public.users values it should have given its current app row, has_app_row, in_sync, and the role its access tokens may carry.';
 revoke all on table user_sync.mapped from public, anon, authenticated, service_role;
 
--- The trigger on auth.users (5/8) keeps its triggers (they belong to auth.users, which the
+-- The trigger on auth.users (5/9) keeps its triggers (they belong to auth.users, which the
 -- migration role does not own) and gets a new body.
 --
 -- A new user is one INSERT … SELECT from the view: a primary-key probe of the auth row just
@@ -175,7 +175,7 @@ declare
   v_found boolean;
 begin
   begin
-    -- Names this write in the audit trail (3/8); cleared right after, and undone with the
+    -- Names this write in the audit trail (3/9); cleared right after, and undone with the
     -- block on failure. (A function's SET clause cannot name a custom setting on hosted
     -- Supabase, where the migration role is not a superuser.)
     perform pg_catalog.set_config('user_sync.source', 'trigger', true);
@@ -220,7 +220,7 @@ begin
 end;
 $$;
 
--- The plan (6/8) reads the view: the drift of the auth users with p_lo <= id <= p_hi (and id
+-- The plan (6/9) reads the view: the drift of the auth users with p_lo <= id <= p_hi (and id
 -- in p_ids when given). Read-only; anyone allowed can read drift from it:
 --   select * from user_sync.plan('00000000-0000-0000-0000-000000000000',
 --     'ffffffff-ffff-ffff-ffff-ffffffffffff') where not in_sync;

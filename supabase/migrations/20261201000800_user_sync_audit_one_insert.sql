@@ -1,6 +1,6 @@
 -- supabase-user-sync 9/9: an audited write costs one insert.
 --
--- The audit trigger (3/8) read the settings twice, called two helper functions and built the
+-- The audit trigger (3/9) read the settings twice, called two helper functions and built the
 -- changed columns with queries over jsonb_each: four statements and three function calls per
 -- audited row, which made an audited sign-up cost 1.9 times the seed's. Here everything but
 -- the insert is plain expressions over OLD and NEW, and the settings are read by that insert.
@@ -55,7 +55,7 @@ begin
       'email_confirmed_at', new.email_confirmed_at, 'full_name', new.full_name,
       'is_anonymous', new.is_anonymous, 'phone', new.phone, 'role', new.role) - v_unchanged;
   end if;
-  -- The switch is read here as well as kept in step with the trigger's state (3/8): the WHEN
+  -- The switch is read here as well as kept in step with the trigger's state (3/9): the WHEN
   -- clause runs as whoever writes, who may not read the settings.
   insert into public.user_sync_audit (
     user_id, source, action, changed_columns, old_values, new_values
