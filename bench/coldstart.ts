@@ -15,7 +15,7 @@ import {
   defaultClaims,
   hookHeaders,
   newHookSecret,
-} from '../scripts/lib/supabase-auth.ts';
+} from '../dev/auth/supabase-auth.ts';
 import {
   type ManagementApi,
   PROJECT_REF,

@@ -13,7 +13,7 @@ import {
   defaultClaims,
   hookHeaders,
   newHookSecret,
-} from '../scripts/lib/supabase-auth.ts';
+} from '../dev/auth/supabase-auth.ts';
 import {
   benchSql,
   codeRoot,
@@ -348,7 +348,7 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
       `Median of ${opts.rounds} round(s) of ${opts.durationS} s per measurement (after ` +
       `${Math.min(1, opts.durationS)} s of warm-up), the function and its ceilings in turn; ` +
       'requests spread over ' +
-      `${opts.users} synced users, signed like Supabase Auth (scripts/lib/supabase-auth.ts), ` +
+      `${opts.users} synced users, signed like Supabase Auth (dev/auth/supabase-auth.ts), ` +
       'pre-signed before each run; autocannon with one request in flight per connection.',
       `The function: ${ENTRY} under Deno with DATABASE_URL (the direct gateway, pool of 3, ` +
       'set local role service_role per call), logging one JSON line per request as deployed.',

@@ -25,6 +25,8 @@ export interface Config {
   resyncBatchSize: number;
   /** USER_SYNC_GATEWAY: which database adapter (gateways/from-config.ts). */
   gateway: 'auto' | 'direct' | 'supabase-js';
+  /** PORT, where the entry serves outside the platform (the edge runtime ignores it); 0 picks one. */
+  port: number | null;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +117,11 @@ const envSchema = z.object({
   USER_SYNC_GATEWAY: optional(
     z.enum(['auto', 'direct', 'supabase-js'], { error: 'must be auto, direct or supabase-js' }),
   ),
+  PORT: optional(
+    z.string().regex(/^\d+$/, 'must be a port number (0 to 65535)').transform(Number).pipe(
+      z.number().int().max(65535, 'must be a port number (0 to 65535)'),
+    ),
+  ),
 });
 
 /** 256 KiB: room for any hook payload (Auth's own response cap is 200 KiB). */
@@ -145,5 +152,6 @@ export function parseConfig(env: Env): Config {
     resyncBudgetMs: e.USER_SYNC_RESYNC_BUDGET_MS ?? DEFAULT_RESYNC_BUDGET_MS,
     resyncBatchSize: e.USER_SYNC_RESYNC_BATCH_SIZE ?? DEFAULT_RESYNC_BATCH_SIZE,
     gateway: e.USER_SYNC_GATEWAY ?? 'auto',
+    port: e.PORT ?? null,
   };
 }

@@ -20,9 +20,3 @@ export function jsonLogger(write: (line: string) => void = (line) => console.log
     },
   };
 }
-
-/** Collects entries in memory: for tests, which assert on what was (and was not) logged. */
-export function memoryLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  return { entries, log: (entry) => void entries.push(entry) };
-}

@@ -1,5 +1,5 @@
 // The report of public.resync_users (docs/sql-api.md), and how the reports of consecutive
-// batches add up: used by the function's POST /resync and by its client (scripts/lib).
+// batches add up: used by the function's POST /resync and by its client (cli/resync-client.ts).
 
 /** public.resync_users' report; `batches` is added by POST /resync. */
 export interface ResyncReport {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import type { Sql } from 'postgres';
-import { applyRoles, migrate, postgresExecutor } from '../../scripts/lib/migrations.ts';
+import { applyRoles, migrate, postgresExecutor } from '../../dev/migrations.ts';
 
 const PREFIX = 'usync_bench_';
 const RUN = `${Date.now().toString(36)}_${process.pid}`;

@@ -4,8 +4,8 @@
 // configured, so it builds its own embedded database).
 import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { demoDbOnPglite, demoDbOnServer } from '../../scripts/lib/demo-db.ts';
-import { type DemoResult, runDemo } from '../../scripts/lib/demo-run.ts';
+import { demoDbOnPglite, demoDbOnServer } from '../../dev/demo/db.ts';
+import { type DemoResult, runDemo } from '../../dev/demo/run.ts';
 import { createTestDb } from '../helpers/db.ts';
 
 const PATHS = [
@@ -162,7 +162,7 @@ describe.skipIf(process.env.DATABASE_URL)(
       for (const name of ['DATABASE_URL', 'AUTH_HOOK_SECRET', 'USER_SYNC_ADMIN_TOKEN']) {
         delete env[name];
       }
-      const child = spawn('node_modules/.bin/tsx', ['scripts/demo.ts'], {
+      const child = spawn('node_modules/.bin/tsx', ['dev/demo.ts'], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -10,9 +10,9 @@ import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
 import type { Gateway } from '../../shared/gateway.ts';
-import { memoryLogger } from '../../shared/logger.ts';
-import { pgliteGateway, serve, type Serving } from '../../scripts/lib/server.ts';
-import { EXIT, main } from '../../scripts/resync.ts';
+import { memoryLogger } from '../../dev/memory-logger.ts';
+import { pgliteGateway, serve, type Serving } from '../../dev/server.ts';
+import { EXIT, main } from '../../cli/resync.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 const TOKEN = 'cli-test-admin-token-5f0c2a9e71d4';
@@ -27,7 +27,7 @@ interface Run {
 function resync(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   if (!('USER_SYNC_ADMIN_TOKEN' in env)) delete childEnv.USER_SYNC_ADMIN_TOKEN;
-  const child = spawn('node_modules/.bin/tsx', ['scripts/resync.ts', ...args], {
+  const child = spawn('node_modules/.bin/tsx', ['cli/resync.ts', ...args], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

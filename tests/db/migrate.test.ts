@@ -1,4 +1,4 @@
-// The migration runner (scripts/lib/migrations.ts) and `npm run db:migrate`: history recorded
+// The migration runner (dev/migrations.ts) and `npm run db:migrate`: history recorded
 // as the Supabase CLI records it, nothing applied twice, a failing file stops the run with its
 // name and SQLSTATE and leaves nothing of itself behind.
 
@@ -18,11 +18,11 @@ import {
   pgliteExecutor,
   postgresExecutor,
   splitStatements,
-} from '../../scripts/lib/migrations.ts';
+} from '../../dev/migrations.ts';
 import { createTestDb, serverUrl, type TestDb, withDatabase } from '../helpers/db.ts';
+import { type ProductCopy, productCopy } from '../helpers/product-copy.ts';
 
 const run = promisify(execFile);
-const ROOT = new URL('../../', import.meta.url).pathname;
 /** The run's private cluster as its superuser (DATABASE_URL only switches the server run on). */
 const SERVER_URL = process.env.DATABASE_URL ? serverUrl() : undefined;
 
@@ -75,7 +75,7 @@ async function history(executor: Executor) {
   );
 }
 
-describe('scripts/lib/migrations.ts', () => {
+describe('dev/migrations.ts', () => {
   it('on a fresh database: stand-in, every migration, each recorded with its statements', async () => {
     const { migrations } = await listMigrations();
     expect(migrations.map((m) => m.file)).toEqual([
@@ -181,13 +181,22 @@ select * from public.no_such_table;
   });
 });
 
+// From a copy of the repository without tests/ and bench/: the runner needs neither.
 describe('npm run db:migrate', () => {
+  let copy: ProductCopy;
+  beforeAll(async () => {
+    copy = await productCopy();
+  });
+  afterAll(async () => {
+    await copy?.remove();
+  });
+
   it('without DATABASE_URL exits 1 with a clear message', async () => {
     const env = { ...process.env };
     delete env.DATABASE_URL;
     let failure: { code?: number; stderr?: string } | undefined;
     try {
-      await run('npm', ['run', '--silent', 'db:migrate'], { cwd: ROOT, env });
+      await run('npm', ['run', '--silent', 'db:migrate'], { cwd: copy.dir, env });
     } catch (e) {
       failure = e as { code?: number; stderr?: string };
     }
@@ -202,7 +211,7 @@ describe('npm run db:migrate', () => {
     'on an up-to-date database (server only) applies nothing and exits 0',
     async () => {
       const { stdout } = await run('npm', ['run', '--silent', 'db:migrate'], {
-        cwd: ROOT,
+        cwd: copy.dir,
         env: { ...process.env, DATABASE_URL: fresh.url },
       });
       expect(stdout.trim()).toBe('nothing to apply (9 migrations already applied)');

@@ -86,4 +86,13 @@ describe('parseConfig', () => {
     expect(message).toContain('SUPABASE_URL');
     expect(message).toContain('USER_SYNC_RESYNC_BUDGET_MS: must be a whole number');
   });
+
+  it('reads PORT as a port number, unset as null, and refuses anything else', () => {
+    expect(parseConfig({}).port).toBeNull();
+    expect(parseConfig({ PORT: '0' }).port).toBe(0);
+    expect(parseConfig({ PORT: '54321' }).port).toBe(54321);
+    for (const bad of ['65536', '-1', '80.5', 'http', '1e3']) {
+      expect(failure({ PORT: bad }), bad).toContain('PORT: must be a port number (0 to 65535)');
+    }
+  });
 });

@@ -6,8 +6,8 @@ import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
-import { memoryLogger } from '../../shared/logger.ts';
+import { pgliteExecutor } from '../../dev/pglite-executor.ts';
+import { memoryLogger } from '../../dev/memory-logger.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import {
   afterUserCreatedBody,

@@ -21,7 +21,7 @@ const CONFIG = 'supabase/functions/user-sync/deno.json';
 const DENO = 'node_modules/.bin/deno';
 
 describe('the deployed import graph', () => {
-  it('holds shared/ and the pinned packages, never PGlite, tests or scripts', async () => {
+  it('holds shared/ and the pinned packages, never PGlite, dev, tests, cli or bench', async () => {
     const { stdout } = await promisify(execFile)(DENO, [
       'info',
       '--json',
@@ -39,7 +39,7 @@ describe('the deployed import graph', () => {
     expect(local.every((m) => /\/(shared|supabase\/functions\/user-sync)\//.test(m))).toBe(true);
     expect(local.some((m) => m.endsWith('/shared/gateways/direct.ts'))).toBe(true);
     expect(local.some((m) => m.endsWith('/shared/gateways/supabase-js.ts'))).toBe(true);
-    expect(modules.filter((m) => /pglite|\/tests\/|\/scripts\//.test(m))).toEqual([]);
+    expect(modules.filter((m) => /pglite|\/(tests|dev|cli|bench)\//.test(m))).toEqual([]);
   });
 
   it('maps npm: specifiers at exactly the versions in package.json', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
+import { pgliteExecutor } from '../../dev/pglite-executor.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import { type Config, parseConfig } from '../../shared/config.ts';
 import { type Gateway, GatewayError, type RpcOptions } from '../../shared/gateway.ts';
-import { memoryLogger } from '../../shared/logger.ts';
+import { memoryLogger } from '../../dev/memory-logger.ts';
 import { createApp } from '../../shared/app.ts';
 
 export interface RecordedCall {

@@ -14,8 +14,8 @@ import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
-import { memoryLogger } from '../../shared/logger.ts';
+import { pgliteExecutor } from '../../dev/pglite-executor.ts';
+import { memoryLogger } from '../../dev/memory-logger.ts';
 import { DEFAULT_ROLE, KNOWN_ROLES, ROLES, SELF_ASSIGNABLE_ROLES } from '../../shared/roles.ts';
 import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
 import {

@@ -1,9 +1,11 @@
-// `npm start` as a person runs it on a fresh machine: no DATABASE_URL, no secrets.
+// `npm start` as a person runs it on a fresh machine: no DATABASE_URL, no secrets; from a copy
+// of the repository without tests/ and bench/, which the product must not need.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProductCopy, productCopy } from '../helpers/product-copy.ts';
 import { beforeUserCreatedBody, hookRequest } from '../helpers/supabase-auth.ts';
 
 describe('npm start (embedded PGlite, no secrets set)', () => {
@@ -11,9 +13,11 @@ describe('npm start (embedded PGlite, no secrets set)', () => {
   let output = '';
   let base = '';
   let dir = '';
+  let copy: ProductCopy;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'user-sync-start-'));
+    copy = await productCopy();
     const env: Record<string, string | undefined> = { ...process.env, PORT: '0' };
     for (
       const name of [
@@ -26,7 +30,8 @@ describe('npm start (embedded PGlite, no secrets set)', () => {
       delete env[name];
     }
     env.USER_SYNC_PGLITE_DIR = join(dir, 'pglite');
-    child = spawn('node_modules/.bin/tsx', ['scripts/start.ts'], {
+    child = spawn('npm', ['start', '--silent'], {
+      cwd: copy.dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
@@ -52,6 +57,7 @@ describe('npm start (embedded PGlite, no secrets set)', () => {
     if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     await rm(dir, { recursive: true, force: true });
+    await copy?.remove();
   });
 
   it('generates a random hook secret, prints it, and accepts requests signed with it', async () => {

@@ -32,7 +32,7 @@ import {
   applyStandIn,
   describePgError,
   postgresExecutor,
-} from '../../scripts/lib/migrations.ts';
+} from '../../dev/migrations.ts';
 import { freePort } from './ports.ts';
 import { supabase } from './supabase-cli.ts';
 

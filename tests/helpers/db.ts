@@ -10,7 +10,7 @@ import type { Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import type { Sql, TransactionSql } from 'postgres';
 import { inject } from 'vitest';
-import { migrate, pgliteExecutor } from '../../scripts/lib/migrations.ts';
+import { migrate, pgliteExecutor } from '../../dev/migrations.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,2 +1,2 @@
-// GoTrue's statement sequences live in scripts/lib/gotrue.ts, shared with `npm run demo`.
-export * from '../../scripts/lib/gotrue.ts';
+// GoTrue's statement sequences live in dev/auth/gotrue.ts, shared with `npm run demo`.
+export * from '../../dev/auth/gotrue.ts';

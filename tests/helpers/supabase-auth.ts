@@ -1,3 +1,3 @@
-// Hook payloads and signatures as Supabase Auth makes them live in scripts/lib/supabase-auth.ts,
+// Hook payloads and signatures as Supabase Auth makes them live in dev/auth/supabase-auth.ts,
 // shared with `npm run demo`.
-export * from '../../scripts/lib/supabase-auth.ts';
+export * from '../../dev/auth/supabase-auth.ts';

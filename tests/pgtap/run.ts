@@ -1,4 +1,4 @@
-// `npx tsx tests/pgtap/run.ts` (or scripts/ci-pgtap.sh): the pgTAP acceptance suite on a
+// `npx tsx tests/pgtap/run.ts` (or .ci/pgtap.sh): the pgTAP acceptance suite on a
 // hosted-shaped cluster of its own, then on four broken copies of the install (tests/pgtap/suite.ts).
 // Exits 0 only when the suite passes on the install, leaves the project's own data as it was,
 // and fails on every broken copy.

@@ -1,17 +1,17 @@
 // The real app behind a real socket, for the security suites: createApp with the direct gateway
 // on this file's test database (server or PGlite), served by the Node server `npm start` uses
-// (scripts/lib/server.ts: /functions/v1 stripped, the Node request streamed into a Fetch
+// (dev/server.ts: /functions/v1 stripped, the Node request streamed into a Fetch
 // Request, the Response streamed back). Requests go out over node:http with a keep-alive
 // agent, so a dropped or reset connection shows up as an error, never as a silent retry.
 
 import { Agent, request } from 'node:http';
-import { serve } from '../../scripts/lib/server.ts';
+import { serve } from '../../dev/server.ts';
 import { createApp } from '../../shared/app.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
+import { pgliteExecutor } from '../../dev/pglite-executor.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { jsonLogger, type LogEntry, type Logger } from '../../shared/logger.ts';
 import type { TestDb } from '../helpers/db.ts';
@@ -72,7 +72,7 @@ export interface AppServer {
 
 /**
  * The app, configured from `env` by the real parseConfig, served by `npm start`'s own Node
- * server (scripts/lib/server.ts) on 127.0.0.1:<free port>.
+ * server (dev/server.ts) on 127.0.0.1:<free port>.
  */
 export async function startAppServer(
   gateway: Gateway,

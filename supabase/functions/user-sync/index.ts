@@ -12,4 +12,4 @@ const gateway = await createGateway(config);
 const app = createApp({ config, gateway, clock: systemClock, logger: jsonLogger() });
 
 // PORT matters only outside the platform (tests, a local run); the edge runtime ignores it.
-Deno.serve({ port: Number(Deno.env.get('PORT') ?? 8000) }, app.fetch);
+Deno.serve({ port: config.port ?? 8000 }, app.fetch);

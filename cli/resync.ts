@@ -22,8 +22,8 @@ import {
   type ResyncReport,
   runResync,
   shownUrl,
-} from './lib/resync-client.ts';
-import { type Column, renderTable } from './lib/table.ts';
+} from './resync-client.ts';
+import { type Column, renderTable } from './table.ts';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, refused: 3, failed: 4 } as const;
 

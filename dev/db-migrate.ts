@@ -2,7 +2,7 @@
 // pending supabase/migrations/*.sql, on DATABASE_URL, recorded as the Supabase CLI records them.
 
 import postgres from 'postgres';
-import { describePgError, migrate, MigrationError, postgresExecutor } from './lib/migrations.ts';
+import { describePgError, migrate, MigrationError, postgresExecutor } from './migrations.ts';
 
 function redact(url: string): string {
   try {

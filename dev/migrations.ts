@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { PGliteInterface, Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import type { Sql, TransactionSql } from 'postgres';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const MIGRATIONS_DIR = `${ROOT}supabase/migrations`;
-export const ROLES_SQL = `${ROOT}tests/fixtures/supabase-roles.sql`;
-export const AUTH_SCHEMA_SQL = `${ROOT}tests/fixtures/auth-schema.sql`;
+export const ROLES_SQL = `${ROOT}dev/sql/supabase-roles.sql`;
+export const AUTH_SCHEMA_SQL = `${ROOT}dev/sql/auth-schema.sql`;
 
 /** What the runner needs from a connection: run SQL with parameters, or a multi-statement script. */
 export interface Queryable {
@@ -220,14 +220,14 @@ export async function hasAuthSchema(db: Queryable): Promise<boolean> {
   return rows[0]?.present === true;
 }
 
-/** The cluster-wide roles (tests/fixtures/supabase-roles.sql). Idempotent. */
+/** The cluster-wide roles (dev/sql/supabase-roles.sql). Idempotent. */
 export async function applyRoles(db: Executor): Promise<void> {
   const script = await readFile(ROLES_SQL, 'utf8');
   await db.transaction((tx) => tx.exec(script));
 }
 
 /**
- * The auth stand-in (tests/fixtures/auth-schema.sql), only where no `auth` schema exists.
+ * The auth stand-in (dev/sql/auth-schema.sql), only where no `auth` schema exists.
  * With `roles: true` the roles are applied first (in PGlite they belong to the instance).
  * Returns whether it applied anything.
  */

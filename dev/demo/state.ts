@@ -2,8 +2,8 @@
 // auth user beside its app row, whether the row is what the sync mapping says it should be, and
 // if not, which columns differ and what failure was recorded. Read as the database owner.
 
-import type { DemoDb } from './demo-db.ts';
-import { type Column, renderTable } from './table.ts';
+import type { DemoDb } from './db.ts';
+import { type Column, renderTable } from '../../cli/table.ts';
 
 export type SyncStatus = 'in sync' | 'MISSING' | 'STALE' | 'ORPHANED';
 

@@ -10,9 +10,9 @@ import {
   postgresExecutor as gatewayExecutor,
 } from '../../shared/gateways/direct.ts';
 import type { Gateway } from '../../shared/gateway.ts';
-import type { AuthDb, SqlClient } from './gotrue.ts';
-import { migrate, postgresExecutor } from './migrations.ts';
-import { openPglite, pgliteGateway } from './server.ts';
+import type { AuthDb, SqlClient } from '../auth/gotrue.ts';
+import { migrate, postgresExecutor } from '../migrations.ts';
+import { openPglite, pgliteGateway } from '../server.ts';
 
 export interface DemoDb {
   readonly kind: 'pglite' | 'server';

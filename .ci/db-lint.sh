@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `supabase db lint --fail-on warning` over a fresh install, as CI runs it: creates a scratch
 # database on the local server (127.0.0.1:5432, as the superuser `postgres`), applies the test
-# stand-in (tests/fixtures/supabase-roles.sql, tests/fixtures/auth-schema.sql) and every
+# stand-in (dev/sql/supabase-roles.sql, dev/sql/auth-schema.sql) and every
 # supabase/migrations/*.sql in name order (each file in one transaction, stopping at the first
 # error), runs the Supabase CLI's plpgsql_check lint over our schemas, and drops the database
 # again whatever happened. Exits non-zero on any finding of level warning or error, or when a
@@ -49,7 +49,7 @@ drop_db() {
 trap drop_db EXIT
 
 echo "ci-db-lint: installing into ${db} on ${PGHOST}:${PGPORT} as ${PGUSER}"
-for file in tests/fixtures/supabase-roles.sql tests/fixtures/auth-schema.sql; do
+for file in dev/sql/supabase-roles.sql dev/sql/auth-schema.sql; do
   # The roles fixture says NOTICE about memberships that already exist on a reused server.
   PGOPTIONS='-c client_min_messages=warning' "${psql_db[@]}" -1 -f "${file}"
 done

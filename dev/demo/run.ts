@@ -8,10 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { createApp } from '../../shared/app.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
-import { type LogEntry, memoryLogger } from '../../shared/logger.ts';
-import { type HookCall, SimulatedAuth } from './demo-auth.ts';
-import { type DemoDb, openDemoDb } from './demo-db.ts';
-import { allInSync, countsLine, type Snapshot, snapshot, stateTable } from './demo-state.ts';
+import type { LogEntry } from '../../shared/logger.ts';
+import { memoryLogger } from '../memory-logger.ts';
+import { type HookCall, SimulatedAuth } from '../auth/simulated-auth.ts';
+import { type DemoDb, openDemoDb } from './db.ts';
+import { allInSync, countsLine, type Snapshot, snapshot, stateTable } from './state.ts';
 import {
   adminCreateUser,
   type AuthUser,
@@ -24,9 +25,9 @@ import {
   signUpEmail,
   signUpPhone,
   updateUserMetadata,
-} from './gotrue.ts';
-import { inSync, resyncEndpoint, type ResyncReport, runResync } from './resync-client.ts';
-import { serve, withDevSecrets } from './server.ts';
+} from '../auth/gotrue.ts';
+import { inSync, resyncEndpoint, type ResyncReport, runResync } from '../../cli/resync-client.ts';
+import { serve, withDevSecrets } from '../server.ts';
 
 export interface DemoOptions {
   /** A PostgreSQL server to create the scratch database on; unset: PGlite in memory. */

@@ -1,20 +1,22 @@
 // The pieces of `npm start`, importable: the user-sync app on a Node HTTP server under
 // /functions/v1 (the URL shape of a Supabase stack), the embedded database, and the
-// development secrets. Used by scripts/start.ts, scripts/demo.ts and the CLI tests.
+// development secrets. Used by dev/start.ts, dev/demo.ts and the CLI tests.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
 import { PGlite } from '@electric-sql/pglite';
-import type { Env } from '../../shared/config.ts';
-import { createDirectGateway } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../shared/gateways/pglite-executor.ts';
-import type { Gateway } from '../../shared/gateway.ts';
+import type { Env } from '../shared/config.ts';
+import { createDirectGateway } from '../shared/gateways/direct.ts';
+import { pgliteExecutor } from './pglite-executor.ts';
+import type { Gateway } from '../shared/gateway.ts';
 import { migrate, pgliteExecutor as migrationExecutor } from './migrations.ts';
 
 /** What the Supabase gateway strips before a function sees the path (spec §6.3). */
 export const PREFIX = '/functions/v1';
+
+const UNFETCHABLE_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 /** Anything with a Fetch handler: the Hono app. */
 export interface FetchApp {
@@ -53,42 +55,8 @@ export function withDevSecrets(source: Env): { env: Env; generated: string[] } {
   return { env, generated };
 }
 
-/** Node request → Fetch Request, with /functions/v1 stripped; null for other paths. */
-function toRequest(req: IncomingMessage, port: number): Request | null {
-  const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
-  if (url.pathname !== PREFIX && !url.pathname.startsWith(`${PREFIX}/`)) return null;
-  url.pathname = url.pathname.slice(PREFIX.length) || '/';
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  }
-  const method = req.method ?? 'GET';
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  return new Request(url, {
-    method,
-    headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
-    // @ts-expect-error: Node's fetch needs duplex for a streamed body (not in the DOM types)
-    duplex: 'half',
-  });
-}
-
-async function send(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
-  const headers = [...response.headers.entries()].flat();
-  // Answered before the whole body was read (413, 401, 404, 405): the unread rest would be
-  // taken for the next request on this connection, so end the connection instead.
-  if (!req.complete) headers.push('connection', 'close');
-  res.writeHead(response.status, headers);
-  if (response.body) {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      res.write(chunk);
-    }
-  }
-  res.end();
-}
-
 export interface Serving {
-  server: Server;
+  server: ServerType;
   /** The port actually bound (PORT=0 picks one). */
   port: number;
   /** http://127.0.0.1:<port>/functions/v1/user-sync */
@@ -97,37 +65,37 @@ export interface Serving {
   close(): Promise<void>;
 }
 
-/** Serves the app on 127.0.0.1:<port> under /functions/v1; resolves once listening. */
+/**
+ * Serves the app on 127.0.0.1:<port> under /functions/v1 with @hono/node-server (which turns
+ * Node's requests into Fetch ones, answers methods Fetch refuses, and drains bodies a handler
+ * did not read); resolves once listening.
+ */
 export function serve(app: FetchApp, port: number): Promise<Serving> {
-  let bound = port;
-  const server = createServer((req, res) => {
-    let respond: Response | Promise<Response>;
-    try {
-      const request = toRequest(req, bound);
-      respond = request ? app.fetch(request) : Response.json(
-        { error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } },
-        { status: 404 },
-      );
-    } catch {
-      // The Fetch API refuses some methods outright (TRACE, TRACK, CONNECT).
-      respond = Response.json(
-        { error: { code: 'method_not_allowed', message: `Method ${req.method} is not allowed.` } },
-        { status: 405 },
-      );
+  const outer = new Hono();
+  outer.use(async (c, next) => {
+    // Fetch refuses these methods outright, so the app could not even be asked.
+    if (UNFETCHABLE_METHODS.has(c.req.method)) {
+      return c.json({
+        error: { code: 'method_not_allowed', message: `Method ${c.req.method} is not allowed.` },
+      }, 405);
     }
-    Promise.resolve(respond).then((r) => send(req, res, r)).catch((err) => {
-      console.error(
-        JSON.stringify({ level: 'error', event: 'server_error', error: String(err?.name) }),
-      );
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
+    await next();
+    // A refusal (413, 401, 404, 405) may come before the body was read: close the connection,
+    // or a keep-alive client would send its next request after a body nobody drained.
+    const hasBody = c.req.header('content-length') !== undefined ||
+      c.req.header('transfer-encoding') !== undefined;
+    if (hasBody && c.res.status >= 400) c.res.headers.set('connection', 'close');
   });
+  outer.mount(PREFIX, (request) => app.fetch(request));
+  outer.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `Functions live under ${PREFIX}/` } }, 404)
+  );
   return new Promise((resolve, reject) => {
+    const server = createAdaptorServer({ fetch: outer.fetch, overrideGlobalObjects: false });
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
-      bound = (server.address() as AddressInfo).port;
+      const bound = (server.address() as AddressInfo).port;
       resolve({
         server,
         port: bound,
@@ -135,7 +103,7 @@ export function serve(app: FetchApp, port: number): Promise<Serving> {
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
-            server.closeAllConnections();
+            if ('closeAllConnections' in server) server.closeAllConnections();
           }),
       });
     });

@@ -9,16 +9,16 @@ import { systemClock } from '../shared/clock.ts';
 import { ConfigError, parseConfig } from '../shared/config.ts';
 import { createGateway } from '../shared/gateways/from-config.ts';
 import { jsonLogger } from '../shared/logger.ts';
-import { curlExample, openPglite, pgliteGateway, serve, withDevSecrets } from './lib/server.ts';
+import { curlExample, openPglite, pgliteGateway, serve, withDevSecrets } from './server.ts';
+
+/** The local Supabase stack's API port, where its functions are served. */
+const LOCAL_API_PORT = 54321;
 
 async function main(): Promise<void> {
   const { env, generated } = withDevSecrets(process.env);
   const config = parseConfig(env);
-  const port = Number(env.PORT ?? 54321);
+  const port = config.port ?? LOCAL_API_PORT;
   const pgliteDir = env.USER_SYNC_PGLITE_DIR || '.data/pglite';
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError('PORT: must be a port number');
-  }
 
   const gateway = config.databaseUrl || config.gateway === 'supabase-js'
     ? await createGateway(config)

@@ -1,7 +1,7 @@
 // Development and tests only: the deployed function never imports this file (PGlite is a
-// devDependency, tens of megabytes of WebAssembly). tests/function/deno-graph.test.ts checks.
+// devDependency, tens of megabytes of WebAssembly). tests/function/deno-entry.test.ts checks.
 import type { PGlite } from '@electric-sql/pglite';
-import { type Executor, toGatewayError } from './direct.ts';
+import { type Executor, toGatewayError } from '../shared/gateways/direct.ts';
 
 /** The direct gateway's executor over an in-process PGlite database. */
 export function pgliteExecutor(db: PGlite): Executor {

@@ -17,7 +17,7 @@ import {
 } from './supabase-auth.ts';
 import type { LogEntry } from '../../shared/logger.ts';
 import type { AuthUser } from './gotrue.ts';
-import type { DemoDb } from './demo-db.ts';
+import type { DemoDb } from '../demo/db.ts';
 
 export type HookName =
   | 'before-user-created'

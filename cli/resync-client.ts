@@ -3,7 +3,7 @@
 // can fail into a ResyncError that says what to do about it. Used by `npm run resync` and the
 // demo. The token goes in the Authorization header only: never in a message or a log line.
 
-import { addReport, type ResyncReport } from '../../shared/resync-report.ts';
+import { addReport, type ResyncReport } from '../shared/resync-report.ts';
 
 export type { ResyncReport };
 
