@@ -25,7 +25,8 @@ import {
   writeUpload,
 } from '../tests/helpers/supabase-cli.ts';
 import { benchSql, codeRoot, connect, createScratch, migrationsNote } from './lib/db.ts';
-import { benchScript, DENO, spawnDeno } from './lib/deno.ts';
+import { uploadBootEnv } from '../dev/deno.ts';
+import { benchScript, DENO, RUN_FLAGS, spawnDeno } from './lib/deno.ts';
 import { fmt, median, ms, type PartResult, ratio } from './lib/report.ts';
 
 export interface ColdstartOptions {
@@ -107,23 +108,6 @@ async function writeMinimal(upload: Deployed, root: string): Promise<Deployed> {
   };
 }
 
-/** The environment tests/deploy boots the upload with, less what differs per app. */
-function bootEnv(home: string, denoDir: string): Record<string, string> {
-  const passed = ['NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']
-    .flatMap((n) => [n, n.toLowerCase()])
-    .filter((n) => process.env[n]);
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: home,
-    DENO_DIR: denoDir,
-    NO_COLOR: '1',
-    DENO_TLS_CA_STORE: 'system',
-    ...Object.fromEntries(passed.map((n) => [n, process.env[n]!])),
-  };
-}
-
-const FLAGS = ['--allow-net', '--allow-env', '--allow-read'];
-
 /**
  * What booting `app` loads: `deno bundle` (all reachable modules, dynamic imports included) for
  * modules and bytes, and `deno info` for the files of the folder among them.
@@ -188,7 +172,7 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
     apps.minimal = await writeMinimal(apps.entry, join(work, 'minimal'));
     const home = join(work, 'home');
     await mkdir(home);
-    const env = bootEnv(home, join(work, 'deno-dir'));
+    const env = uploadBootEnv(home, join(work, 'deno-dir'));
     const secret = newHookSecret();
     const appEnv = {
       entry: { ...env, SUPABASE_DB_URL: db.url, AUTH_HOOK_SECRET: secret },
@@ -205,7 +189,7 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
       const headers = await hookHeaders(body, { secrets: secret });
       return await spawnDeno({
         script: app.entrypoint,
-        flags: [...FLAGS, '--config', app.importMap],
+        flags: [...RUN_FLAGS, '--config', app.importMap],
         cwd: app.root,
         env: appEnv[which],
         ready: async (port) => {
@@ -308,7 +292,9 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
     notes: [
       'The user-sync upload: what `supabase functions deploy user-sync` (the real CLI, to a ' +
       'Management API stand-in: tests/helpers/supabase-cli.ts) uploaded, written into an empty ' +
-      `folder and run there as tests/deploy boots it: ${DENO} run ${FLAGS.join(' ')} --config ` +
+      `folder and run there as tests/deploy boots it: ${DENO} run ${
+        RUN_FLAGS.join(' ')
+      } --config ` +
       '<uploaded import map> <entrypoint>, no node_modules, SUPABASE_DB_URL and AUTH_HOOK_SECRET ' +
       'set; its first 200 carries user_role, so the database answered.',
       'Minimal: bench/deno/minimal-hono.ts (Hono, `postgres` with the pool settings of the ' +

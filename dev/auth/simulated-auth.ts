@@ -17,6 +17,7 @@ import {
 } from './supabase-auth.ts';
 import type { LogEntry } from '../../shared/logger.ts';
 import type { AuthUser } from './gotrue.ts';
+import { SIGN_UP_PATHS, type SignUpPath } from './sign-up-paths.ts';
 import type { DemoDb } from '../demo/db.ts';
 
 export type HookName =
@@ -79,6 +80,28 @@ export class SimulatedAuth {
   private record(call: HookCall): HookCall {
     this.calls.push(call);
     return call;
+  }
+
+  /**
+   * A sign-up on `path`, with the calls Supabase Auth makes on it (dev/auth/sign-up-paths.ts):
+   * before-user-created first (GoTrue's writes happen only if it allows them), then the first
+   * token and after-user-created in the order Auth sends them. Null when refused.
+   */
+  async signUp(
+    path: SignUpPath,
+    unsaved: AuthUserRow,
+    create: () => Promise<AuthUser>,
+  ): Promise<AuthUser | null> {
+    const calls = SIGN_UP_PATHS[path];
+    if (calls.beforeUserCreated) {
+      const before = await this.beforeUserCreated(unsaved);
+      if (before.result !== 'allowed') return null;
+    }
+    const user = await create();
+    if (calls.firstToken === 'in-transaction') await this.accessToken(user, calls.tokenMethod!);
+    if (calls.afterUserCreated) await this.afterUserCreated(user);
+    if (calls.firstToken === 'after-commit') await this.accessToken(user, calls.tokenMethod!);
+    return user;
   }
 
   /**

@@ -11,6 +11,7 @@ import { parseConfig } from '../../shared/config.ts';
 import type { LogEntry } from '../../shared/logger.ts';
 import { memoryLogger } from '../memory-logger.ts';
 import { type HookCall, SimulatedAuth } from '../auth/simulated-auth.ts';
+import type { SignUpPath } from '../auth/sign-up-paths.ts';
 import { type DemoDb, openDemoDb } from './db.ts';
 import { allInSync, countsLine, type Snapshot, snapshot, stateTable } from './state.ts';
 import {
@@ -115,14 +116,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       raw_user_meta_data: u.data ?? {},
       is_anonymous: u.anonymous ?? false,
     });
-    /** before-user-created, then GoTrue's writes only if it allowed the sign-up. */
-    const gated = async (
+    /** A sign-up on `path`, with what Auth sends on it (dev/auth/sign-up-paths.ts). */
+    const signUp = (
+      path: SignUpPath,
       u: Parameters<typeof unsaved>[0],
       create: () => Promise<AuthUser>,
-    ): Promise<AuthUser | null> => {
-      const before = await auth.beforeUserCreated(unsaved(u));
-      return before.result === 'allowed' ? await create() : null;
-    };
+    ) => auth.signUp(path, unsaved(u), create);
 
     say('1. Sign-ups, each the way Supabase Auth runs it');
 
@@ -131,12 +130,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       'no session until the link is clicked',
       async () => {
         const data = { full_name: 'Ada Lovelace', role: 'artist' };
-        const user = await gated(
+        return await signUp(
+          'email',
           { email: 'ada@example.com', data },
           () => signUpEmail(db.auth, { email: 'ada@example.com', data, autoconfirm: false }),
         );
-        if (user) await auth.afterUserCreated(user);
-        return user;
       },
     );
 
@@ -145,12 +143,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       'autoconfirm: Auth sends no after-user-created for it',
       async () => {
         const data = { username: 'grace', role: 'producer' };
-        const user = await gated(
+        return await signUp(
+          'email-autoconfirm',
           { email: 'grace@example.com', data },
           () => signUpEmail(db.auth, { email: 'grace@example.com', data, autoconfirm: true }),
         );
-        if (user) await auth.accessToken(user, 'password');
-        return user;
       },
     );
 
@@ -158,7 +155,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       'email, asks for admin',
       'before-user-created refuses: admin cannot be chosen at sign-up; no user is created',
       () =>
-        gated(
+        signUp(
+          'email-autoconfirm',
           { email: 'mallory@example.com', data: { role: 'admin' } },
           () =>
             signUpEmail(db.auth, {
@@ -170,30 +168,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     );
 
     const google = googleClaims({ email: 'katherine@example.com', name: 'Katherine Johnson' });
-    await step('Google OAuth', 'name and picture from the Google profile', async () => {
-      const user = await gated(
+    await step('Google OAuth', 'name and picture from the Google profile', () =>
+      signUp(
+        'oauth',
         { email: 'katherine@example.com', app: { provider: 'google' }, data: google },
         () => signInOAuth(db.auth, { provider: 'google', claims: google }),
-      );
-      if (user) {
-        await auth.afterUserCreated(user);
-        await auth.accessToken(user, 'oauth');
-      }
-      return user;
-    });
+      ));
 
     const github = githubClaims({ email: 'octo@example.com', userName: 'octocat', name: null });
-    const octo = await step('GitHub OAuth', 'no display name: user_name is used', async () => {
-      const user = await gated(
+    const octo = await step('GitHub OAuth', 'no display name: user_name is used', () =>
+      signUp(
+        'oauth',
         { email: 'octo@example.com', app: { provider: 'github' }, data: github },
         () => signInOAuth(db.auth, { provider: 'github', claims: github }),
-      );
-      if (user) {
-        await auth.afterUserCreated(user);
-        await auth.accessToken(user, 'oauth');
-      }
-      return user;
-    });
+      ));
 
     // The app's own migration made email required, which every phone and anonymous user
     // breaks. With a plain handle_new_user trigger this sign-up would fail with "Database
@@ -204,36 +192,29 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await step(
       'phone (SMS)',
       `app row not written: the app's faulty "${FAULTY_CONSTRAINT}" check (no email on a phone user)`,
-      async () => {
-        const user = await gated(
+      () =>
+        signUp(
+          'phone',
           { phone: '15550100', app: { provider: 'phone', providers: ['phone'] } },
           () => signUpPhone(db.auth, { phone: '+1 555 0100', autoconfirm: false }),
-        );
-        if (user) await auth.afterUserCreated(user);
-        return user;
-      },
+        ),
     );
     const phoneUser = steps.at(-1)?.userId;
     if (phoneUser) notes.set(phoneUser, `the app's "${FAULTY_CONSTRAINT}" check refused it`);
     await db.query(`alter table public.users drop constraint ${FAULTY_CONSTRAINT}`);
 
-    await step('anonymous', 'no email, no phone', async () => {
-      const user = await gated(
-        { anonymous: true, app: {} },
-        () => signUpAnonymous(db.auth),
-      );
-      if (user) await auth.accessToken(user, 'anonymous');
-      return user;
-    });
+    await step(
+      'anonymous',
+      'no email, no phone',
+      () => signUp('anonymous', { anonymous: true, app: {} }, () => signUpAnonymous(db.auth)),
+    );
 
-    await step('invite', 'invited by an admin; no session until accepted', async () => {
-      const user = await gated(
+    await step('invite', 'invited by an admin; no session until accepted', () =>
+      signUp(
+        'invite',
         { email: 'hedy@example.com' },
         () => invite(db.auth, { email: 'hedy@example.com', data: { full_name: 'Hedy Lamarr' } }),
-      );
-      if (user) await auth.afterUserCreated(user);
-      return user;
-    });
+      ));
 
     await step(
       'admin createUser, role admin',

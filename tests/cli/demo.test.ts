@@ -48,7 +48,7 @@ describe('npm run demo (in-process)', () => {
       'Google OAuth': ['before-user-created', 'after-user-created', 'custom-access-token'],
       'GitHub OAuth': ['before-user-created', 'after-user-created', 'custom-access-token'],
       'phone (SMS)': ['before-user-created', 'after-user-created'],
-      'anonymous': ['before-user-created', 'custom-access-token'],
+      'anonymous': ['before-user-created', 'custom-access-token', 'after-user-created'],
       'invite': ['before-user-created', 'after-user-created'],
       'admin createUser, role admin': ['custom-access-token'],
       'Dashboard / SQL insert': ['database webhook'],

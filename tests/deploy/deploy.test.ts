@@ -3,14 +3,13 @@
 // boots under Deno the way the edge runtime runs it: in an empty directory, with no
 // node_modules, an empty module cache and the uploaded import map. npm packages come from the
 // machine's npm registry. Then signed hooks go to the booted upload.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type ServerTestDb } from '../helpers/db.ts';
-import { freePort } from '../helpers/ports.ts';
+import { type DenoProcess, RUN_FLAGS, spawnDeno, uploadBootEnv } from '../../dev/deno.ts';
 import {
   beforeUserCreatedBody,
   customAccessTokenBody,
@@ -28,15 +27,6 @@ import {
   writeUpload,
 } from '../helpers/supabase-cli.ts';
 
-const DENO = resolve('node_modules/.bin/deno');
-
-function passThrough(names: string[]): Record<string, string> {
-  return Object.fromEntries(
-    names.flatMap((n) => [n, n.toLowerCase()]).filter((n) => process.env[n]).map((
-      n,
-    ) => [n, process.env[n]!]),
-  );
-}
 const deploy = ['functions', 'deploy', 'user-sync', '--use-api', '--project-ref', PROJECT_REF];
 
 let api: ManagementApi;
@@ -150,7 +140,7 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
   // Booting needs a database for the custom-access-token answer; PGlite is in-process.
   describe.skipIf(!process.env.DATABASE_URL)('booted as the edge runtime boots it', () => {
     let db: ServerTestDb;
-    let child: ChildProcess;
+    let fn: DenoProcess;
     let base: string;
     let output = '';
     let root = '';
@@ -162,58 +152,23 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
       const denoDir = await mkdtemp(join(tmpdir(), 'usync-deno-dir-'));
       scratch.push(root, denoDir);
       await writeUpload(upload, root);
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}/user-sync`;
-      child = spawn(DENO, [
-        'run',
-        '--allow-net',
-        '--allow-env',
-        '--allow-read',
-        '--config',
-        upload.metadata.import_map_path!,
-        upload.metadata.entrypoint_path,
-      ], {
+      fn = await spawnDeno({
+        script: upload.metadata.entrypoint_path,
+        flags: [...RUN_FLAGS, '--config', upload.metadata.import_map_path!],
         cwd: root,
         env: {
-          PATH: process.env.PATH,
-          HOME: root,
-          DENO_DIR: denoDir,
-          NO_COLOR: '1',
-          // Reach the registry the way npm on this machine does: its trust store and proxy.
-          DENO_TLS_CA_STORE: 'system',
-          ...passThrough(['NPM_CONFIG_REGISTRY', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']),
-          PORT: String(port),
+          ...uploadBootEnv(root, denoDir),
           // As hosted injects it: the non-superuser `postgres`.
           SUPABASE_DB_URL: db.urlAs('postgres'),
           AUTH_HOOK_SECRET: secret,
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
+        onLine: (line) => (output += `${line}\n`),
       });
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
-      await new Promise<void>((ok, fail) => {
-        const timer = setTimeout(
-          () => fail(new Error(`the upload did not boot:\n${output}`)),
-          150_000,
-        );
-        const check = () => {
-          if (output.includes('Listening on')) {
-            clearTimeout(timer);
-            ok();
-          }
-        };
-        child.stdout!.on('data', check);
-        child.stderr!.on('data', check);
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          fail(new Error(`the upload exited with ${code} before listening:\n${output}`));
-        });
-      });
+      base = `http://127.0.0.1:${fn.port}/user-sync`;
     }, 180_000);
 
     afterAll(async () => {
-      if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+      await fn?.stop();
       await db?.close();
     });
 

@@ -1,7 +1,7 @@
 // The deployed entry, supabase/functions/user-sync/index.ts, run by a real Deno with the
 // function's own deno.json (the import map the platform uses), resolving npm: specifiers from
 // node_modules. Requests are signed and shaped byte for byte as Supabase Auth sends them.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,11 +14,7 @@ import {
   hookRequest,
 } from '../helpers/supabase-auth.ts';
 import { ADMIN_TOKEN, HOOK_SECRET, OLD_HOOK_SECRET, WEBHOOK_SECRET } from './fakes.ts';
-import { freePort } from '../helpers/ports.ts';
-
-const ENTRY = 'supabase/functions/user-sync/index.ts';
-const CONFIG = 'supabase/functions/user-sync/deno.json';
-const DENO = 'node_modules/.bin/deno';
+import { CONFIG, DENO, type DenoProcess, ENTRY, startEntry } from '../../dev/deno.ts';
 
 describe('the deployed import graph', () => {
   it('holds shared/ and the pinned packages, never PGlite, dev, tests, cli or bench', async () => {
@@ -67,59 +63,25 @@ describe.skipIf(!serverDb)(
   'end to end under Deno (needs DATABASE_URL: PGlite is in-process)',
   () => {
     let db: TestDb & { kind: 'server' };
-    let child: ChildProcess;
+    let fn: DenoProcess;
     let base: string;
     let coldStartMs = 0;
 
     beforeAll(async () => {
       db = await createTestDb() as TestDb & { kind: 'server' };
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}/user-sync`;
-      const started = performance.now();
-      child = spawn(DENO, [
-        'run',
-        '--allow-net',
-        '--allow-env',
-        '--allow-read',
-        '--node-modules-dir=manual',
-        '--config',
-        CONFIG,
-        ENTRY,
-      ], {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          DENO_DIR: process.env.DENO_DIR,
-          PORT: String(port),
-          // The role behind SUPABASE_DB_URL on hosted: the non-superuser `postgres`.
-          DATABASE_URL: db.urlAs('postgres'),
-          AUTH_HOOK_SECRET: `${OLD_HOOK_SECRET}|${HOOK_SECRET}`,
-          USER_SYNC_WEBHOOK_SECRET: WEBHOOK_SECRET,
-          USER_SYNC_ADMIN_TOKEN: ADMIN_TOKEN,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
+      fn = await startEntry({
+        // The role behind SUPABASE_DB_URL on hosted: the non-superuser `postgres`.
+        DATABASE_URL: db.urlAs('postgres'),
+        AUTH_HOOK_SECRET: `${OLD_HOOK_SECRET}|${HOOK_SECRET}`,
+        USER_SYNC_WEBHOOK_SECRET: WEBHOOK_SECRET,
+        USER_SYNC_ADMIN_TOKEN: ADMIN_TOKEN,
       });
-      let output = '';
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`Deno did not start:\n${output}`)), 60_000);
-        const check = () => {
-          if (output.includes('Listening on')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        child.stdout!.on('data', check);
-        child.stderr!.on('data', check);
-        child.once('exit', (code) => reject(new Error(`Deno exited with ${code}:\n${output}`)));
-      });
-      coldStartMs = performance.now() - started;
+      base = `http://127.0.0.1:${fn.port}/user-sync`;
+      coldStartMs = fn.listenMs;
     }, 120_000);
 
     afterAll(async () => {
-      if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGTERM');
+      await fn?.stop();
       await db?.close();
     });
 

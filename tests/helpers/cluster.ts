@@ -33,7 +33,7 @@ import {
   describePgError,
   postgresExecutor,
 } from '../../dev/migrations.ts';
-import { freePort } from './ports.ts';
+import { freePort } from '../../dev/ports.ts';
 import { supabase } from './supabase-cli.ts';
 
 const run = promisify(execFile);

@@ -3,13 +3,8 @@
 // request on stdout. Its own process, so that a crash of the function (an uncaught exception in
 // the driver, say) shows as the process ending, not as an error inside the test runner.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { freePort } from '../helpers/ports.ts';
-
-const ENTRY = 'supabase/functions/user-sync/index.ts';
-const CONFIG = 'supabase/functions/user-sync/deno.json';
-const DENO = 'node_modules/.bin/deno';
+import { startEntry } from '../../dev/deno.ts';
 
 export interface FunctionProcess {
   /** http://127.0.0.1:<port>/user-sync */
@@ -56,78 +51,32 @@ function stopLeftovers(): void {
 
 export async function startFunction(env: Record<string, string>): Promise<FunctionProcess> {
   if (process.platform === 'linux') stopLeftovers();
-  const port = await freePort();
-  const child: ChildProcess = spawn(DENO, [
-    'run',
-    '--allow-net',
-    '--allow-env',
-    '--allow-read',
-    '--node-modules-dir=manual',
-    '--config',
-    CONFIG,
-    ENTRY,
-  ], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DENO_DIR: process.env.DENO_DIR,
-      PORT: String(port),
-      [OWNER]: String(process.pid),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
   const logs: Record<string, unknown>[] = [];
   const other: string[] = [];
-  let exit: number | null = null;
-  child.once('exit', (code, signal) => (exit = code ?? (signal ? 128 : 1)));
+  const onLine = (line: string) => {
+    if (line.startsWith('{')) {
+      try {
+        logs.push(JSON.parse(line));
+        return;
+      } catch { /* not a log line */ }
+    }
+    if (line.trim()) other.push(line);
+  };
+  const fn = await startEntry({ [OWNER]: String(process.pid), ...env }, { onLine });
   // If the test process ends first, the function must not outlive it.
   const kill = () => {
-    if (exit === null) process.kill(-child.pid!, 'SIGKILL');
+    if (fn.exitCode() === null) process.kill(-fn.child.pid!, 'SIGKILL');
   };
   process.once('exit', kill);
-  const lines = (stream: NodeJS.ReadableStream) => {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const parts = (rest + chunk).split('\n');
-      rest = parts.pop() ?? '';
-      for (const line of parts) {
-        if (line.startsWith('{')) {
-          try {
-            logs.push(JSON.parse(line));
-            continue;
-          } catch { /* not a log line */ }
-        }
-        if (line.trim()) other.push(line);
-      }
-    });
-  };
-  lines(child.stdout!);
-  lines(child.stderr!);
-  await new Promise<void>((resolve, reject) => {
-    const started = Date.now();
-    const check = () => {
-      if (other.some((l) => l.includes('Listening on'))) return resolve();
-      if (exit !== null) return reject(new Error(`deno exited with ${exit}:\n${other.join('\n')}`));
-      if (Date.now() - started > 60_000) return reject(new Error('deno did not start'));
-      setTimeout(check, 50);
-    };
-    check();
-  });
   return {
-    base: `http://127.0.0.1:${port}/user-sync`,
-    pid: child.pid!,
+    base: `http://127.0.0.1:${fn.port}/user-sync`,
+    pid: fn.child.pid!,
     logs,
     other,
-    exitCode: () => exit,
+    exitCode: fn.exitCode,
     async stop() {
       process.removeListener('exit', kill);
-      if (exit !== null) return;
-      const ended = new Promise((r) => child.once('exit', r));
-      process.kill(-child.pid!, 'SIGTERM');
-      await ended;
+      await fn.stop();
     },
   };
 }

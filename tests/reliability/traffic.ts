@@ -2,6 +2,7 @@
 // and the signed hooks and pg_net webhooks Supabase would send for them, over real HTTP.
 
 import postgres, { type Sql } from 'postgres';
+import { SIGN_UP_PATHS, type SignUpPath } from '../../dev/auth/sign-up-paths.ts';
 import * as gotrue from '../helpers/gotrue.ts';
 import type { AuthDb, AuthUser, SqlClient } from '../helpers/gotrue.ts';
 import {
@@ -103,20 +104,30 @@ export function expectedRole(kind: SignUpKind): string {
   return 'client'; // email-asks-admin included: admin is not self-assignable
 }
 
+/** The Auth path each kind takes (dev/auth/sign-up-paths.ts says what Auth sends on it). */
+const PATH_OF: Record<SignUpKind, SignUpPath> = {
+  email: 'email',
+  'email-autoconfirm': 'email-autoconfirm',
+  'email-asks-artist': 'email-autoconfirm',
+  'email-asks-admin': 'email-autoconfirm',
+  phone: 'phone-autoconfirm',
+  anonymous: 'anonymous',
+  google: 'oauth',
+  github: 'oauth',
+  invite: 'invite',
+  'admin-create': 'admin-create',
+};
+
 /**
- * Which hook calls Supabase Auth makes for a sign-up of this kind (spec §1.4, §1.5, §9):
- * after-user-created only where a confirmation is pending or for OAuth (it is skipped for
- * autoconfirmed, admin-created and invited users); the first token inside the sign-up's own
- * transaction when the user is signed in at once (autoconfirm, phone, anonymous), after the
- * OAuth callback commits for OAuth. pg_net's webhook follows every INSERT, after its commit.
+ * Which hook calls Supabase Auth makes for a sign-up of this kind; pg_net's webhook follows
+ * every INSERT, after its commit.
  */
 export function authEvents(kind: SignUpKind) {
-  const oauth = kind === 'google' || kind === 'github';
+  const calls = SIGN_UP_PATHS[PATH_OF[kind]];
   return {
-    afterUserCreated: kind === 'email' || oauth,
-    tokenInTransaction: kind === 'email-autoconfirm' || kind === 'email-asks-artist' ||
-      kind === 'email-asks-admin' || kind === 'phone' || kind === 'anonymous',
-    tokenAfterCommit: oauth,
+    afterUserCreated: calls.afterUserCreated,
+    tokenInTransaction: calls.firstToken === 'in-transaction',
+    tokenAfterCommit: calls.firstToken === 'after-commit',
   };
 }
 
