@@ -24,6 +24,7 @@ import {
   shownUrl,
 } from './resync-client.ts';
 import { type Column, renderTable } from './table.ts';
+import { REPORT_COUNT_KEYS, type ReportCountKey } from '../shared/resync-report.ts';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, refused: 3, failed: 4 } as const;
 
@@ -153,19 +154,24 @@ async function phase(
   }
 }
 
-const ROWS: Array<{ key: keyof ResyncReport; label: string }> = [
-  { key: 'auth_users', label: 'auth users' },
-  { key: 'app_users', label: 'app users' },
-  { key: 'missing', label: 'missing (no app row)' },
-  { key: 'stale', label: 'stale (app row differs)' },
-  { key: 'orphaned', label: 'orphaned (no auth user)' },
-  { key: 'inserted', label: 'inserted' },
-  { key: 'updated', label: 'updated' },
-  { key: 'deleted', label: 'deleted' },
-  { key: 'unchanged', label: 'unchanged' },
-  { key: 'failed', label: 'failed' },
-  { key: 'failures_pending', label: 'failures pending' },
-];
+/** The report table's rows: every count of the report, then the failures still on record. */
+const LABELS: Record<ReportCountKey | 'failures_pending', string> = {
+  auth_users: 'auth users',
+  app_users: 'app users',
+  missing: 'missing (no app row)',
+  stale: 'stale (app row differs)',
+  orphaned: 'orphaned (no auth user)',
+  inserted: 'inserted',
+  updated: 'updated',
+  deleted: 'deleted',
+  unchanged: 'unchanged',
+  failed: 'failed',
+  failures_pending: 'failures pending',
+};
+const ROWS = [...REPORT_COUNT_KEYS, 'failures_pending' as const].map((key) => ({
+  key,
+  label: LABELS[key],
+}));
 
 export function reportTable(
   phases: Array<{ title: string; report: ResyncReport }>,
@@ -174,7 +180,7 @@ export function reportTable(
     { header: '', value: (r) => r.label, align: 'left' },
     ...phases.map(({ title, report }) => ({
       header: title,
-      value: (r: (typeof ROWS)[number]) => report[r.key] as number,
+      value: (r: (typeof ROWS)[number]) => report[r.key],
       align: 'right' as const,
     })),
   ];

@@ -5,6 +5,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import {
+  REPORT_COUNT_KEYS,
+  REPORT_KEYS,
+  type ResyncReport,
+  zeroCounts,
+} from '../../shared/resync-report.ts';
+import {
   adminUpdateAppMetadata,
   type AuthUser,
   invite,
@@ -46,27 +52,12 @@ async function resync(args = ''): Promise<Report> {
   return row!.r;
 }
 
-const COUNTS = [
-  'auth_users',
-  'app_users',
-  'missing',
-  'stale',
-  'orphaned',
-  'inserted',
-  'updated',
-  'deleted',
-  'unchanged',
-  'failed',
-] as const;
-
-function report(
-  dryRun: boolean,
-  counts: Partial<Record<(typeof COUNTS)[number] | 'failures_pending', number>>,
-) {
+/** The report resync_users must give: every key of shared/resync-report.ts, these values. */
+function report(dryRun: boolean, counts: Partial<ResyncReport>): ResyncReport {
   return {
     dry_run: dryRun,
     scope: 'all',
-    ...Object.fromEntries(COUNTS.map((k) => [k, 0])),
+    ...zeroCounts(),
     failures_pending: 0,
     next_cursor: null,
     done: true,
@@ -196,7 +187,7 @@ describe('drift made by hand', () => {
 
   for (const dryRun of [true, false]) {
     it(`batches of 3 walked to done add up to a full run (dry run: ${dryRun})`, async () => {
-      const sum: Record<string, number> = Object.fromEntries(COUNTS.map((k) => [k, 0]));
+      const sum: Record<string, number> = zeroCounts();
       let cursor: string | null = null;
       const cursors: string[] = [];
       for (let call = 1;; call++) {
@@ -206,7 +197,7 @@ describe('drift made by hand', () => {
             (cursor === null ? '' : `, p_cursor => '${cursor}'`),
         );
         expect(r).toMatchObject({ dry_run: dryRun, scope: 'batch' });
-        for (const k of COUNTS) sum[k]! += r[k] as number;
+        for (const k of REPORT_COUNT_KEYS) sum[k]! += r[k] as number;
         if (r.done === true) {
           expect(r.next_cursor).toBeNull();
           break;
@@ -222,7 +213,7 @@ describe('drift made by hand', () => {
       const full = dryRun
         ? report(true, { ...found, unchanged: 6 })
         : report(false, { ...found, inserted: 4, updated: 2, deleted: 2, unchanged: 6 });
-      expect(sum).toEqual(Object.fromEntries(COUNTS.map((k) => [k, full[k]])));
+      expect(sum).toEqual(Object.fromEntries(REPORT_COUNT_KEYS.map((k) => [k, full[k]])));
       expect(await drift()).toHaveLength(dryRun ? 8 : 0);
     });
   }
@@ -260,6 +251,48 @@ describe('drift made by hand', () => {
         unchanged: 8,
       }),
     );
+  });
+});
+
+// The SQL writes the report's keys out itself (user_sync.add_counts, resync_users' state); this
+// ties them to the one TypeScript list the function and the CLI read them by.
+describe('the report carries exactly the keys of shared/resync-report.ts', () => {
+  const sorted = (keys: readonly string[]) => [...keys].sort();
+
+  it.each([
+    ['a full run', ''],
+    ['a dry run', 'p_dry_run => true'],
+    ['a batch', 'p_batch_size => 2'],
+    ['listed ids', `p_user_ids => array['${crypto.randomUUID()}']::uuid[]`],
+  ])('resync_users, %s: REPORT_KEYS', async (_, args) => {
+    await signUpEmail(db, { email: `keys-${uid()}@example.com`, autoconfirm: true });
+    expect(sorted(Object.keys(await resync(args)))).toEqual(sorted(REPORT_KEYS));
+  });
+
+  it.each([
+    ['missing', 'delete from public.users where id = $1'],
+    ['stale', `update public.users set email = 'stale@example.com' where id = $1`],
+    ['gone from auth.users', 'delete from auth.users where id = $1'],
+  ])('sync_one of a user whose row is %s: counts with REPORT_COUNT_KEYS', async (_, drift) => {
+    const user = await signUpEmail(db, { email: `one-${uid()}@example.com`, autoconfirm: true });
+    await db.query(drift, [user.id]);
+    const [row] = await db.query<{ counts: Record<string, number> }>(
+      `select user_sync.sync_one($1, 'sync_user', true) -> 'counts' as counts`,
+      [user.id],
+    );
+    expect(sorted(Object.keys(row!.counts))).toEqual(sorted(REPORT_COUNT_KEYS));
+  });
+
+  // The in-step shortcut (taken on almost every token) builds its counts by hand: only keys of
+  // the list, and no other.
+  it('sync_one of a user in step: counts with keys of REPORT_COUNT_KEYS only', async () => {
+    const user = await signUpEmail(db, { email: `same-${uid()}@example.com`, autoconfirm: true });
+    const [row] = await db.query<{ counts: Record<string, number> }>(
+      `select user_sync.sync_one($1, 'sync_user', true) -> 'counts' as counts`,
+      [user.id],
+    );
+    expect(row!.counts).toEqual({ auth_users: 1, app_users: 1, unchanged: 1 });
+    expect(REPORT_COUNT_KEYS).toEqual(expect.arrayContaining(Object.keys(row!.counts)));
   });
 });
 
