@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../context.ts';
 import { errorBody } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
+import { HEALTH_PING_TIMEOUT_MS } from '../timeouts.ts';
 
 /** Liveness plus database reachability. Unauthenticated, so it says nothing else. */
 export function healthRoutes({ gateway, clock }: AppDeps) {
@@ -9,7 +10,7 @@ export function healthRoutes({ gateway, clock }: AppDeps) {
   app.get('/', async (c) => {
     const started = clock.now();
     try {
-      await gateway.ping({ timeoutMs: 2000 });
+      await gateway.ping({ timeoutMs: HEALTH_PING_TIMEOUT_MS });
       c.set('outcome', 'ok');
       return c.json({ status: 'ok', database: 'ok', database_ms: clock.now() - started }, 200);
     } catch (err) {

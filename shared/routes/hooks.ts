@@ -3,7 +3,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
-import { type RetryPolicy, rpcWithRetry } from '../retry.ts';
+import { rpcWithRetry } from '../retry.ts';
+import { AFTER_USER_CREATED_RETRY, CUSTOM_ACCESS_TOKEN_RETRY } from '../timeouts.ts';
 import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
 import {
   afterUserCreatedSchema,
@@ -28,21 +29,6 @@ export interface SyncResult {
   user_role?: string | null;
   sqlstate?: string;
 }
-
-/**
- * Supabase Auth gives a hook 5 s in total, retries and our cold start included (spec §1.2), so
- * the database gets a bounded share of it.
- */
-export const AFTER_USER_CREATED_RETRY: RetryPolicy = {
-  budgetMs: 3000,
-  attemptTimeoutMs: 1500,
-  backoffMs: 250,
-};
-export const CUSTOM_ACCESS_TOKEN_RETRY: RetryPolicy = {
-  budgetMs: 2000,
-  attemptTimeoutMs: 1500,
-  backoffMs: 200,
-};
 
 /**
  * What user_sync.token_role reads of a token's claims: the roles app_metadata and user_metadata

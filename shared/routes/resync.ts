@@ -3,6 +3,7 @@ import { bearerToken, matchesAny } from '../bearer.ts';
 import { readJson } from '../body.ts';
 import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { RESYNC_BATCH_MIN_TIMEOUT_MS } from '../timeouts.ts';
 import { describeIssues, resyncBodySchema } from '../schemas.ts';
 import { addReport, type ResyncReport } from '../resync-report.ts';
 
@@ -75,7 +76,7 @@ export function resyncRoutes({ config, gateway, clock }: AppDeps) {
         p_user_ids: null,
         p_batch_size: batchSize,
         p_cursor: cursor,
-      }, { timeoutMs: Math.max(left, 5_000) });
+      }, { timeoutMs: Math.max(left, RESYNC_BATCH_MIN_TIMEOUT_MS) });
       batches++;
       slowest = Math.max(slowest, clock.now() - batchStart);
       total = addReport(total, { ...report, done: report.done === true });

@@ -5,6 +5,7 @@ import { ApiError } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
 import { dbWebhookSchema, describeIssues, uuidSchema } from '../schemas.ts';
 import { readJson } from '../body.ts';
+import { WEBHOOK_SYNC_TIMEOUT_MS } from '../timeouts.ts';
 import type { SyncResult } from './hooks.ts';
 
 const SYNCED_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE']);
@@ -57,9 +58,7 @@ export function webhookRoutes({ config, gateway }: AppDeps) {
       const result = await gateway.rpc<SyncResult>('sync_user', {
         p_user_id: id.data,
         p_source: 'webhook',
-      }, {
-        timeoutMs: 10_000,
-      });
+      }, { timeoutMs: WEBHOOK_SYNC_TIMEOUT_MS });
       c.set('outcome', result.action === 'failed' ? 'failed' : 'synced');
       c.set('detail', result.action);
       return c.json(result, 200);

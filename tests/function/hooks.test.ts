@@ -8,7 +8,7 @@ import {
   hookRequest,
 } from '../helpers/supabase-auth.ts';
 import { GatewayError } from '../../shared/gateway.ts';
-import { AFTER_USER_CREATED_RETRY, CUSTOM_ACCESS_TOKEN_RETRY } from '../../shared/routes/hooks.ts';
+import { AFTER_USER_CREATED_RETRY, CUSTOM_ACCESS_TOKEN_RETRY } from '../../shared/timeouts.ts';
 import { BASE, baseEnv, HOOK_SECRET, OLD_HOOK_SECRET, testApp, unavailable } from './fakes.ts';
 
 const BEFORE = `${BASE}/hooks/before-user-created`;
