@@ -13,7 +13,10 @@ import { pgliteExecutor } from './pglite-executor.ts';
 import type { Gateway } from '../shared/gateway.ts';
 import { migrate, pgliteExecutor as migrationExecutor } from './migrations.ts';
 
-/** What the Supabase gateway strips before a function sees the path (spec §6.3). */
+/**
+ * What the Supabase gateway strips before a function sees the path
+ * (docs/reference/edge-functions.md#request-path).
+ */
 export const PREFIX = '/functions/v1';
 
 const UNFETCHABLE_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);

@@ -17,7 +17,10 @@ export type { AppDeps } from './context.ts';
 /** Answered 200 so Supabase Auth goes on, but the database part did not happen. */
 const DEGRADED = new Set(['deferred', 'claims_unchanged']);
 
-/** The function's name: the platform passes paths as /user-sync/<route> (spec §6.3). */
+/**
+ * The function's name: the platform passes paths as /user-sync/<route>
+ * (docs/reference/edge-functions.md#request-path).
+ */
 export const BASE_PATH = '/user-sync';
 
 /**

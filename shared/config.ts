@@ -38,7 +38,10 @@ export class ConfigError extends Error {
 
 export type Env = Record<string, string | undefined>;
 
-/** GoTrue's own secret format (spec §2.1, the CLI's anchored regex). */
+/**
+ * GoTrue's own secret format (docs/reference/hook-signatures.md#secret-format), as the CLI's
+ * anchored regex.
+ */
 const HOOK_SECRET = /^v1,whsec_[A-Za-z0-9+/=]{32,88}$/;
 
 /** Empty and whitespace-only values count as unset (`env()` in config.toml leaves them empty). */

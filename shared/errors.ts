@@ -6,8 +6,9 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  *
  *   {"error":{"code":"invalid_signature","message":"…","request_id":"…"}}
  *
- * and a non-2xx status. Supabase Auth reads an error object only from a 200/202 answer (spec
- * §1.2), where `{"error":{"message":…}}` means "reject this sign-up or login". Our failures are
+ * and a non-2xx status. Supabase Auth reads an error object only from a 200/202 answer
+ * (docs/reference/auth-hooks.md#error-object), where `{"error":{"message":…}}` means "reject
+ * this sign-up or login". Our failures are
  * never 200, so Auth never mistakes them for a deliberate rejection: it turns them into its own
  * generic 500 ("Invalid payload sent to hook", "Hook requires authorization token", …). The one
  * deliberate rejection, before-user-created refusing a role, is a 200 with

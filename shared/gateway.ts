@@ -1,7 +1,8 @@
 /**
  * The database as the edge function sees it: SQL functions called by name with named arguments,
- * the way PostgREST's RPC calls them (spec §5.1). Two adapters: gateways/supabase-js.ts (over
- * PostgREST) and gateways/direct.ts (over a Postgres connection, as service_role).
+ * the way PostgREST's RPC calls them (docs/reference/postgrest.md#rpc-request). Two adapters:
+ * gateways/supabase-js.ts (over PostgREST) and gateways/direct.ts (over a Postgres connection,
+ * as service_role).
  */
 export interface RpcOptions {
   /** Give up after this long (the call is aborted or its statement cancelled). */
@@ -45,7 +46,11 @@ export class GatewayError extends Error {
   }
 }
 
-/** The error kind for a SQLSTATE (the same classes PostgREST maps to 503/504, spec §5.3). */
+/**
+ * The error kind for a SQLSTATE. 'unavailable' (worth a retry) is wider than what PostgREST
+ * answers with 503 (only 57P01; see docs/reference/postgrest.md#errors): connection failures,
+ * too many connections and a starting or stopping server all pass once the database is back.
+ */
 export function kindForSqlState(code: string): GatewayErrorKind {
   if (code === '22023') return 'invalid_argument';
   if (code === '42501') return 'forbidden';

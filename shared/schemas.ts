@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * Inputs of the Auth hooks (spec §1.3–1.5) and the pg_net webhook (spec §3). Objects are loose:
- * GoTrue adds fields between versions and an unknown field must not fail a sign-up. Only what
+ * Inputs of the Auth hooks (docs/reference/auth-hooks.md) and the pg_net webhook
+ * (docs/reference/database-webhooks.md#payload). Objects are loose: GoTrue adds fields between
+ * versions and an unknown field must not fail a sign-up. Only what
  * the routes rely on, and what GoTrue always sends, is required.
  */
 const uuid = z.string().regex(
@@ -25,7 +26,10 @@ const metadata = z.looseObject({
 
 const jsonObject = z.record(z.string(), z.unknown());
 
-/** User object (spec §1.1). Timestamps beyond these are optional (omitempty). */
+/**
+ * User object (docs/reference/auth-hooks.md#user-object). Timestamps beyond these are optional
+ * (omitempty).
+ */
 export const hookUserSchema = z.looseObject({
   id: uuid,
   aud: z.string(),
@@ -48,7 +52,10 @@ export const beforeUserCreatedSchema = z.looseObject({
 
 export const afterUserCreatedSchema = beforeUserCreatedSchema;
 
-/** `aud` is normally a string, but GoTrue may serialise it as an array (spec §1.5). */
+/**
+ * `aud` is normally a string, but GoTrue may serialise it as an array
+ * (docs/reference/auth-hooks.md#custom-access-token).
+ */
 const aud = z.union([z.string(), z.array(z.string())]);
 
 export const accessTokenClaimsSchema = z.looseObject({
@@ -75,7 +82,10 @@ export const customAccessTokenSchema = z.looseObject({
   authentication_method: z.string().optional(),
 });
 
-/** pg_net database webhook (spec §3). `record`/`old_record` are rows: only `id` is read. */
+/**
+ * pg_net database webhook (docs/reference/database-webhooks.md#payload). `record`/`old_record`
+ * are rows: only `id` is read.
+ */
 const row = z.record(z.string(), z.unknown()).nullable();
 
 export const dbWebhookSchema = z.looseObject({

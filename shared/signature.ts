@@ -1,7 +1,8 @@
 /**
- * Standard Webhooks verification as Supabase Auth signs (spec §2), on WebCrypto: HMAC-SHA256
- * over `<webhook-id>.<webhook-timestamp>.<raw body>`, one `v1,<b64>` per configured secret in
- * `webhook-signature` (joined by ", "), timestamps within ±5 minutes. It does what the
+ * Standard Webhooks verification as Supabase Auth signs (docs/reference/hook-signatures.md), on
+ * WebCrypto: HMAC-SHA256 over `<webhook-id>.<webhook-timestamp>.<raw body>`, one `v1,<b64>` per
+ * configured secret in `webhook-signature` (joined by ", "), timestamps within ±5 minutes. It
+ * does what the
  * `standardwebhooks` library did, message for message: the header is split on spaces (the
  * trailing comma of each part is left with its version), only `v1` parts count, and each is
  * compared with the expected base64 in constant time. Not the library: it is CommonJS, so

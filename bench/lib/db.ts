@@ -93,8 +93,8 @@ async function dropLeftovers(admin: Sql): Promise<void> {
   }
 }
 
-// The seed document's trigger (../shared/reference/seed.md, "Created Auth Trigger"), verbatim
-// but for the name, so it can sit beside ours. It is created here and attached per variant.
+// The baseline: the hand-made trigger of the app this project generalises (its "Created Auth
+// Trigger", an insert-only handle_new_user), verbatim but for the name, so it can sit beside ours. It is created here and attached per variant.
 export const SEED_TRIGGER_FUNCTION = `
 create function public.seed_handle_new_user()
 returns trigger

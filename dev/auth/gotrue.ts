@@ -1,5 +1,6 @@
-// GoTrue's own statement sequences (spec §4.4; supabase/auth internal/api signup.go,
-// external.go, anonymous.go, invite.go, admin.go, user.go, verify.go; models/user.go), run the
+// GoTrue's own statement sequences (docs/reference/auth-schema.md#sign-up-statement-order;
+// supabase/auth internal/api signup.go, external.go, anonymous.go, invite.go, admin.go, user.go,
+// verify.go; models/user.go), run the
 // way GoTrue runs them: as supabase_auth_admin, in one transaction per API call, with
 // unqualified table names that only resolve because the role's search_path is `auth`.
 //

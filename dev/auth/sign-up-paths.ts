@@ -19,7 +19,7 @@ export type SignUpPath =
 export type FirstToken =
   /** In the sign-up's own transaction: the user is signed in at once. */
   | 'in-transaction'
-  /** After the creating transaction commits (the OAuth callback issues the session). */
+  /** In a transaction of its own once the creating one has committed. */
   | 'after-commit'
   /** Not on this path: a confirmation, an invitation link or a first sign-in comes later. */
   | 'later';
@@ -42,12 +42,13 @@ export const SIGN_UP_PATHS: Record<SignUpPath, AuthCalls> = {
     firstToken: 'later',
     tokenMethod: null,
   },
-  // /signup with autoconfirm: signup.go returns the session before reaching the
-  // after-user-created call, so that hook is never sent for these users.
+  // /signup with autoconfirm: signup.go creates the user, then issues the session in a second
+  // transaction and returns it before reaching the after-user-created call, so that hook is
+  // never sent for these users.
   'email-autoconfirm': {
     beforeUserCreated: true,
     afterUserCreated: false,
-    firstToken: 'in-transaction',
+    firstToken: 'after-commit',
     tokenMethod: 'password',
   },
   phone: {
@@ -59,7 +60,7 @@ export const SIGN_UP_PATHS: Record<SignUpPath, AuthCalls> = {
   'phone-autoconfirm': {
     beforeUserCreated: true,
     afterUserCreated: false,
-    firstToken: 'in-transaction',
+    firstToken: 'after-commit',
     tokenMethod: 'password',
   },
   // anonymous.go: the token inside the creating transaction, after-user-created once it commits.
@@ -69,11 +70,13 @@ export const SIGN_UP_PATHS: Record<SignUpPath, AuthCalls> = {
     firstToken: 'in-transaction',
     tokenMethod: 'anonymous',
   },
-  // external.go: the callback creates the user, then issues the session.
+  // external.go, implicit flow: the callback issues the session inside the transaction that
+  // creates the user, and sends after-user-created once it commits. (With PKCE the token comes
+  // later, at the code exchange.)
   oauth: {
     beforeUserCreated: true,
     afterUserCreated: true,
-    firstToken: 'after-commit',
+    firstToken: 'in-transaction',
     tokenMethod: 'oauth',
   },
   invite: {

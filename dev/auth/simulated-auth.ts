@@ -1,9 +1,7 @@
 // Supabase Auth, as far as the demo needs it: GoTrue's statement sequences (gotrue.ts) and its
 // hook calls (supabase-auth.ts), in the order and with the bodies and signatures GoTrue uses,
-// sent over HTTP to the running function. Which hook fires on which path follows GoTrue's
-// source (spec §1.3–§1.5): before-user-created not for admin or SQL creation; after-user-created
-// not for autoconfirm sign-ups, anonymous or admin creation; a token only where a session is
-// issued.
+// sent over HTTP to the running function. Which hook fires on which path is
+// dev/auth/sign-up-paths.ts.
 
 import {
   afterUserCreatedBody,
@@ -207,7 +205,7 @@ export class SimulatedAuth {
   }
 }
 
-/** models.Identity as GoTrue serialises it (spec §1.1). */
+/** models.Identity as GoTrue serialises it (docs/reference/auth-hooks.md#user-object). */
 function identityObject(row: IdentityRow) {
   return struct([
     ['identity_id', row.identity_id],

@@ -1,6 +1,7 @@
 /**
- * Builds and signs hook requests byte for byte as Supabase Auth (GoTrue) does (spec §1.1, §2.1),
- * independently of the app's verifier (shared/signature.ts) and of the `standardwebhooks` package:
+ * Builds and signs hook requests byte for byte as Supabase Auth (GoTrue) does
+ * (docs/reference/auth-hooks.md#transport, docs/reference/hook-signatures.md), independently of
+ * the app's verifier (shared/signature.ts) and of the `standardwebhooks` package:
  *
  * - Go's encoding/json: compact, struct fields in declaration order (omitempty ones skipped),
  *   map keys sorted by byte order, and <, >, &, U+2028, U+2029 escaped as \u003c and so on;
@@ -83,7 +84,7 @@ export function goTime(value: Date | string | null | undefined): string | undefi
   return `${date}T${time}${fraction ? `.${fraction}` : ''}Z`;
 }
 
-/** The columns of auth.users a user object is built from (spec §4.1 names). */
+/** auth.users columns a user object is built from (docs/reference/auth-schema.md#users-table). */
 export interface AuthUserRow {
   id: string;
   aud?: string | null;
@@ -114,8 +115,9 @@ export interface AuthUserRow {
 const emptyToUndefined = (s: string | null | undefined) => (s ? s : undefined);
 
 /**
- * The user object of a hook payload, in models.User's field order (spec §1.1). `email` and
- * `phone` are "" when NULL; optional times and strings are omitted when NULL (omitempty).
+ * The user object of a hook payload, in models.User's field order
+ * (docs/reference/auth-hooks.md#user-object). `email` and `phone` are "" when NULL; optional
+ * times and strings are omitted when NULL (omitempty).
  */
 export function userObject(row: AuthUserRow, identities: unknown[] = []): GoStruct {
   return struct([
@@ -163,7 +165,10 @@ export function metadataObject(m: HookMetadata): GoStruct {
   ]);
 }
 
-/** before-user-created for an email sign-up: an unsaved user (spec §1.3). */
+/**
+ * before-user-created for an email sign-up: an unsaved user
+ * (docs/reference/auth-hooks.md#before-user-created).
+ */
 export function beforeUserCreatedBody(
   user: Partial<AuthUserRow> & { email?: string },
   meta: Partial<HookMetadata> = {},
@@ -277,7 +282,8 @@ function base64(bytes: Uint8Array): string {
 }
 
 function secretBytes(secret: string): Uint8Array {
-  // GoTrue: strip `v1,` then `whsec_`, base64-decode the rest (spec §2.1).
+  // GoTrue: strip `v1,` then `whsec_`, base64-decode the rest
+  // (docs/reference/hook-signatures.md#secret-format).
   const b64 = secret.replace(/^v1,/, '').replace(/^whsec_/, '');
   return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
 }
@@ -308,7 +314,10 @@ export interface SignOptions {
   timestamp?: number;
 }
 
-/** The headers GoTrue sends with a hook body (spec §1.1), for one attempt. */
+/**
+ * The headers GoTrue sends with a hook body (docs/reference/auth-hooks.md#transport), for one
+ * attempt.
+ */
 export async function hookHeaders(
   body: string,
   opts: SignOptions,

@@ -13,7 +13,10 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-/** The role PostgREST would switch to for a service-role key (spec §5.2). */
+/**
+ * The role PostgREST would switch to for a service-role key
+ * (docs/reference/postgrest.md#role-and-claims).
+ */
 const ROLE = 'service_role';
 
 /**

@@ -19,7 +19,10 @@ class NoWebSocket {
   }
 }
 
-/** PostgREST's error body (spec §5.3), as supabase-js hands it back; `status` 0 = no answer. */
+/**
+ * PostgREST's error body (docs/reference/postgrest.md#errors), as supabase-js hands it back;
+ * `status` 0 = no answer.
+ */
 interface PostgrestFailure {
   error: { code?: string; message?: string } | null;
   status: number;
@@ -52,8 +55,8 @@ export function serviceKey(
 /**
  * Calls the SQL functions through PostgREST: `POST {SUPABASE_URL}/rest/v1/rpc/<fn>` with the
  * named arguments as a JSON object, `apikey` and `Authorization: Bearer` the service key, and
- * `Content-Profile: public` (spec §5.4). supabase-js never retries a POST, and neither does this
- * adapter: the routes decide.
+ * `Content-Profile: public` (docs/reference/postgrest.md#supabase-js-requests). supabase-js
+ * never retries a POST, and neither does this adapter: the routes decide.
  */
 export function createSupabaseJsGateway(options: SupabaseJsGatewayOptions): Gateway {
   const client: SupabaseClient = createClient(options.url, options.key, {

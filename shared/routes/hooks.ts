@@ -117,7 +117,8 @@ export function hookRoutes(deps: AppDeps) {
   const signed = signedJson(deps);
 
   // Allow or refuse only: the user does not exist yet and, for OAuth/SSO, this id is not the
-  // one that will be stored (spec §1.3). No database access.
+  // one that will be stored (docs/reference/auth-hooks.md#before-user-created). No database
+  // access.
   app.post('/before-user-created', signed, (c) => {
     const { user } = parse(c, beforeUserCreatedSchema);
     const asked = user.user_metadata?.['role'];
@@ -130,7 +131,8 @@ export function hookRoutes(deps: AppDeps) {
     const message = typeof asked === 'string'
       ? `The role "${asked.slice(0, 40)}" cannot be chosen at sign-up. Choose one of: ${choices}.`
       : `The requested role is not valid. Choose one of: ${choices}.`;
-    // HTTP 200: Supabase Auth reads the error object only from a 200/202 (spec §1.2).
+    // HTTP 200: Supabase Auth reads the error object only from a 200/202
+    // (docs/reference/auth-hooks.md#error-object).
     return c.json({ error: { http_code: 400, message } }, 200);
   });
 

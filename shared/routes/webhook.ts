@@ -11,8 +11,9 @@ import type { SyncResult } from './hooks.ts';
 const SYNCED_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE']);
 
 /**
- * The pg_net database webhook on auth.users (spec §3). The payload is only a hint: sync_user
- * re-reads auth.users by id, so stale, duplicated and reordered events end in the same state.
+ * The pg_net database webhook on auth.users (docs/reference/database-webhooks.md). The payload
+ * is only a hint: sync_user re-reads auth.users by id, so stale, duplicated and reordered events
+ * end in the same state.
  * The record carries the password hash and every token column: it is never logged or echoed.
  */
 export function webhookRoutes({ config, gateway }: AppDeps) {

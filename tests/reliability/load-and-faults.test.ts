@@ -51,7 +51,10 @@ const FAULT_MS = 1500;
 const GOTRUE_LOCK_TIMEOUT_MS = 250;
 /** Generous: "within seconds". Recovery is measured, this only catches a function that hangs. */
 const RECOVERY_BOUND_MS = 15_000;
-/** Supabase Auth's whole budget for one hook call, retries included (spec §1.2). */
+/**
+ * Supabase Auth's whole budget for one hook call, retries included
+ * (docs/reference/auth-hooks.md#time-budget-and-retries).
+ */
 const HOOK_BUDGET_MS = 5000;
 
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
@@ -333,10 +336,11 @@ describe.skipIf(!SERVER)('load with faults (server only: needs several sessions)
                   sql,
                   early
                     ? async (u) => {
-                      // The first token of an autoconfirmed sign-up is minted inside the
-                      // sign-up's transaction: custom-access-token arrives before the user
-                      // has committed, so sync_user answers not_found and the role is derived
-                      // from the claims. Without user_role only while the database is away.
+                      // The first token of an anonymous or implicit-flow OAuth sign-up is
+                      // minted inside the sign-up's transaction: custom-access-token arrives
+                      // before the user has committed, so sync_user answers not_found and the
+                      // role is derived from the claims. Without user_role only while the
+                      // database is away.
                       stats.early++;
                       const d = await sender.customAccessToken(u, randomUUID());
                       checkClaims(d, u.id, [undefined, expectedRole(kind)]);

@@ -278,7 +278,10 @@ export class Sender {
     );
   }
 
-  /** pg_net's payload for an auth.users row change (spec §3): the whole row, old and new. */
+  /**
+   * pg_net's payload for an auth.users row change (docs/reference/database-webhooks.md#payload):
+   * the whole row, old and new.
+   */
   webhook(type: 'INSERT' | 'UPDATE', record: AuthUser, old: AuthUser | null) {
     const body = JSON.stringify({
       type,
