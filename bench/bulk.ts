@@ -5,8 +5,16 @@
 // whole, every row synced.
 
 import { backendPid, measureBackend } from './lib/backend.ts';
-import { connect, createScratch, migrationsNote, SEED_TRIGGER, withDatabase } from './lib/db.ts';
-import { fmt, median, type PartResult, ratio, type Target } from './lib/report.ts';
+import { connect, createScratch, inRotatedClones, migrationsNote, SEED_TRIGGER } from './lib/db.ts';
+import {
+  fmt,
+  logRound,
+  median,
+  type PartResult,
+  partResult,
+  ratio,
+  type Target,
+} from './lib/report.ts';
 
 export interface BulkOptions {
   /** Users imported in one statement. */
@@ -40,91 +48,78 @@ export async function bulk(opts: BulkOptions, command: string): Promise<PartResu
   const wall = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   const grant = { cpu: [] as number[], wall: [] as number[], none: [] as number[] };
   const resync = { cpu: [] as number[], wall: [] as number[], repaired: 0 };
-  try {
-    for (let round = 0; round < opts.rounds; round++) {
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-      for (const variant of order) {
-        const db = await scratch.clone(`bulk${variant}`);
-        const admin = connect(db.url);
-        const auth = connect(withDatabase(db.url, db.name, 'supabase_auth_admin'), { max: 1 });
-        try {
-          if (variant !== 'ours') {
-            await admin.unsafe('alter table auth.users disable trigger user');
-          }
-          if (variant === 'seed') await admin.unsafe(SEED_TRIGGER);
-          // Statistics that say "empty", as after a fresh project's autovacuum.
-          await admin.unsafe('analyze auth.users; analyze public.users; checkpoint');
-          await auth.unsafe('set synchronous_commit = off');
-          const pid = await backendPid(auth);
-          const { cost } = await measureBackend(pid, () => auth.unsafe(IMPORT(opts.n)));
-          cpu.get(variant)!.push(cost.cpuMs);
-          wall.get(variant)!.push(cost.wallMs);
-          const [count] = await admin<{ users: number; failures: number; out: number }[]>`
+  await inRotatedClones(
+    scratch,
+    'bulk',
+    opts.rounds,
+    variants,
+    async ({ variant, round, db, admin, auth }) => {
+      if (variant !== 'ours') {
+        await admin.unsafe('alter table auth.users disable trigger user');
+      }
+      if (variant === 'seed') await admin.unsafe(SEED_TRIGGER);
+      // Statistics that say "empty", as after a fresh project's autovacuum.
+      await admin.unsafe('analyze auth.users; analyze public.users; checkpoint');
+      await auth.unsafe('set synchronous_commit = off');
+      const pid = await backendPid(auth);
+      const { cost } = await measureBackend(pid, () => auth.unsafe(IMPORT(opts.n)));
+      cpu.get(variant)!.push(cost.cpuMs);
+      wall.get(variant)!.push(cost.wallMs);
+      const [count] = await admin<{ users: number; failures: number; out: number }[]>`
             select (select count(*) from public.users)::int as users,
               (select count(*) from user_sync.sync_failures)::int as failures`;
-          if (variant !== 'none' && count!.users !== opts.n) {
-            throw new Error(`${variant}: ${count!.users} app rows for ${opts.n} imported users`);
-          }
-          if (count!.failures !== 0) throw new Error(`${variant}: ${count!.failures} failures`);
+      if (variant !== 'none' && count!.users !== opts.n) {
+        throw new Error(`${variant}: ${count!.users} app rows for ${opts.n} imported users`);
+      }
+      if (count!.failures !== 0) throw new Error(`${variant}: ${count!.failures} failures`);
 
-          if (variant === 'none' || variant === 'ours') {
-            // One statement grants a role to every user.
-            const granted = await measureBackend(pid, () =>
-              auth.unsafe(
-                `update auth.users set raw_app_meta_data = raw_app_meta_data || '{"role":"artist"}'`,
-              ));
-            (variant === 'ours' ? grant.cpu : grant.none).push(granted.cost.cpuMs);
-            if (variant === 'ours') {
-              grant.wall.push(granted.cost.wallMs);
-              const [after] = await admin<{ artists: number; out: number; failures: number }[]>`
+      if (variant === 'none' || variant === 'ours') {
+        // One statement grants a role to every user.
+        const granted = await measureBackend(pid, () =>
+          auth.unsafe(
+            `update auth.users set raw_app_meta_data = raw_app_meta_data || '{"role":"artist"}'`,
+          ));
+        (variant === 'ours' ? grant.cpu : grant.none).push(granted.cost.cpuMs);
+        if (variant === 'ours') {
+          grant.wall.push(granted.cost.wallMs);
+          const [after] = await admin<{ artists: number; out: number; failures: number }[]>`
                 select (select count(*) from public.users where role = 'artist')::int as artists,
                   (select count(*) from user_sync.plan('00000000-0000-0000-0000-000000000000',
                     'ffffffff-ffff-ffff-ffff-ffffffffffff') where not in_sync)::int as out,
                   (select count(*) from user_sync.sync_failures)::int as failures`;
-              if (after!.artists !== opts.n || after!.out !== 0 || after!.failures !== 0) {
-                throw new Error(`role grant: ${JSON.stringify(after)} for ${opts.n} users`);
-              }
-              // Listed ids, their app rows gone (say, restored from an older backup).
-              const service = connect(db.url, { max: 1 });
-              try {
-                const ids = (await admin<{ id: string }[]>`
-                  select id::text from auth.users order by id limit ${opts.ids}`).map((r) => r.id);
-                await admin`delete from public.users where id = any(${ids}::uuid[])`;
-                const spid = await backendPid(service);
-                const repaired = await measureBackend(spid, () =>
-                  service.begin(async (tx) => {
-                    await tx.unsafe('set local role service_role');
-                    return await tx.unsafe(
-                      'select public.resync_users(p_user_ids => $1::uuid[]) as r',
-                      [ids],
-                    );
-                  }));
-                const report = (repaired.value as unknown as { r: { inserted: number } }[])[0]!.r;
-                if (report.inserted !== opts.ids) {
-                  throw new Error(`resync of ${opts.ids} ids: ${JSON.stringify(report)}`);
-                }
-                resync.repaired = report.inserted;
-                resync.cpu.push(repaired.cost.cpuMs);
-                resync.wall.push(repaired.cost.wallMs);
-              } finally {
-                await service.end({ timeout: 5 });
-              }
-            }
+          if (after!.artists !== opts.n || after!.out !== 0 || after!.failures !== 0) {
+            throw new Error(`role grant: ${JSON.stringify(after)} for ${opts.n} users`);
           }
-          console.error(
-            `bulk round ${round + 1} ${variant}: import ${fmt(cost.wallMs)} ms, backend CPU ${
-              fmt(cost.cpuMs)
-            } ms`,
-          );
-        } finally {
-          await Promise.all([admin.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
-          await scratch.drop(db.name);
+          // Listed ids, their app rows gone (say, restored from an older backup).
+          const service = connect(db.url, { max: 1 });
+          try {
+            const ids = (await admin<{ id: string }[]>`
+                  select id::text from auth.users order by id limit ${opts.ids}`).map((r) => r.id);
+            await admin`delete from public.users where id = any(${ids}::uuid[])`;
+            const spid = await backendPid(service);
+            const repaired = await measureBackend(spid, () =>
+              service.begin(async (tx) => {
+                await tx.unsafe('set local role service_role');
+                return await tx.unsafe(
+                  'select public.resync_users(p_user_ids => $1::uuid[]) as r',
+                  [ids],
+                );
+              }));
+            const report = (repaired.value as unknown as { r: { inserted: number } }[])[0]!.r;
+            if (report.inserted !== opts.ids) {
+              throw new Error(`resync of ${opts.ids} ids: ${JSON.stringify(report)}`);
+            }
+            resync.repaired = report.inserted;
+            resync.cpu.push(repaired.cost.cpuMs);
+            resync.wall.push(repaired.cost.wallMs);
+          } finally {
+            await service.end({ timeout: 5 });
+          }
         }
       }
-    }
-  } finally {
-    await scratch.close();
-  }
+      logRound('bulk import', round, variant, cost.wallMs, cost.cpuMs);
+    },
+  );
 
   const med = (v: Variant) => median(cpu.get(v)!);
   const seed = med('seed');
@@ -135,12 +130,7 @@ export async function bulk(opts: BulkOptions, command: string): Promise<PartResu
     op: '<=',
     limit: 1.5,
   }];
-  return {
-    part: 'bulk',
-    title: '5. Bulk statements on auth.users',
-    command,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
+  return partResult({ part: 'bulk', title: '5. Bulk statements on auth.users', command, started }, {
     tables: [
       {
         title:
@@ -181,5 +171,5 @@ export async function bulk(opts: BulkOptions, command: string): Promise<PartResu
       `none out of step, no failure record; the resync inserted ${resync.repaired} rows.`,
       migrationsNote(scratch.features),
     ],
-  };
+  });
 }

@@ -17,17 +17,15 @@ import {
   newHookSecret,
 } from '../dev/auth/supabase-auth.ts';
 import {
+  deployFunction,
   type ManagementApi,
-  PROJECT_REF,
   startManagementApi,
-  supabase,
-  type Upload,
   writeUpload,
-} from '../tests/helpers/supabase-cli.ts';
+} from '../dev/supabase-cli.ts';
 import { benchSql, codeRoot, connect, createScratch, migrationsNote } from './lib/db.ts';
 import { uploadBootEnv } from '../dev/deno.ts';
 import { benchScript, DENO, RUN_FLAGS, spawnDeno } from './lib/deno.ts';
-import { fmt, median, ms, type PartResult, ratio } from './lib/report.ts';
+import { fmt, median, ms, type PartResult, partResult, ratio } from './lib/report.ts';
 
 export interface ColdstartOptions {
   runs: number;
@@ -68,15 +66,7 @@ async function deployUpload(api: ManagementApi, work: string, root: string): Pro
     () => 'supabase/config.toml',
   );
   await cp(config, join(project, 'supabase/config.toml'));
-  const before = api.uploads.length;
-  const result = await supabase(
-    ['functions', 'deploy', 'user-sync', '--use-api', '--project-ref', PROJECT_REF],
-    { cwd: project, api },
-  );
-  const upload: Upload | undefined = api.uploads[before];
-  if (result.code !== 0 || !upload) {
-    throw new Error(`supabase functions deploy failed:\n${result.stderr}${result.stdout}`);
-  }
+  const upload = await deployFunction(api, project);
   await writeUpload(upload, root);
   return {
     root,
@@ -245,12 +235,7 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
     g.localModules,
     `${fmt(g.localBytes / 1024, 1)} KiB`,
   ];
-  return {
-    part: 'coldstart',
-    title: '4. Cold start',
-    command,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
+  return partResult({ part: 'coldstart', title: '4. Cold start', command, started }, {
     tables: [
       {
         title:
@@ -307,5 +292,5 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
       "included); own modules: the folder's files in `deno info`.",
       migrationsNote(scratch.features),
     ],
-  };
+  });
 }

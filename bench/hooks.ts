@@ -27,6 +27,7 @@ import {
   fmt,
   median,
   type PartResult,
+  partResult,
   percentile,
   ratio,
   type Table,
@@ -336,12 +337,7 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
       ]),
     });
   }
-  return {
-    part: 'hooks',
-    title: '3. Hooks',
-    command,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
+  return partResult({ part: 'hooks', title: '3. Hooks', command, started }, {
     tables,
     targets,
     notes: [
@@ -364,5 +360,5 @@ export async function hooks(opts: HooksOptions, command: string): Promise<PartRe
       'Load generator, Deno and PostgreSQL share the same 2 cores.',
       migrationsNote(scratch.features),
     ],
-  };
+  });
 }

@@ -13,7 +13,16 @@ import {
   timed,
 } from './lib/db.ts';
 import { type BackendCost, backendPid, measureBackend, mib } from './lib/backend.ts';
-import { fmt, median, ms, type PartResult, ratio, type Table, type Target } from './lib/report.ts';
+import {
+  fmt,
+  median,
+  ms,
+  type PartResult,
+  partResult,
+  ratio,
+  type Table,
+  type Target,
+} from './lib/report.ts';
 
 export interface ResyncOptions {
   users: number;
@@ -369,14 +378,9 @@ export async function resync(opts: ResyncOptions, command: string): Promise<Part
   } finally {
     await scratch.close();
   }
-  return {
-    part: 'resync',
-    title: '2. Resync',
-    command,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
+  return partResult({ part: 'resync', title: '2. Resync', command, started }, {
     tables,
     targets,
     notes,
-  };
+  });
 }

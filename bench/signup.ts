@@ -4,13 +4,20 @@
 import { backendPid, measureBackend } from './lib/backend.ts';
 import {
   benchSql,
-  connect,
   createScratch,
+  inRotatedClones,
   migrationsNote,
   SEED_TRIGGER,
-  withDatabase,
 } from './lib/db.ts';
-import { fmt, median, type PartResult, ratio, type Target } from './lib/report.ts';
+import {
+  fmt,
+  logRound,
+  median,
+  type PartResult,
+  partResult,
+  ratio,
+  type Target,
+} from './lib/report.ts';
 
 export interface SignupOptions {
   n: number;
@@ -45,53 +52,39 @@ export async function signup(opts: SignupOptions, command: string): Promise<Part
   const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   const cpu = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   const rows = new Map<Variant, number>();
-  try {
-    for (let round = 0; round < opts.rounds; round++) {
-      // Rotate the order each round, so no variant always runs first (or after the same one).
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-      for (const variant of order) {
-        const db = await scratch.clone(`signup${variant}`);
-        const admin = connect(db.url);
-        const auth = connect(withDatabase(db.url, db.name, 'supabase_auth_admin'));
-        try {
-          for (const statement of variantSetup(variant)) await admin.unsafe(statement);
-          if (scratch.features.audit && variant === 'ours') {
-            await admin.unsafe('update user_sync.audit_settings set enabled = false');
-          }
-          await admin.unsafe('checkpoint');
-          // Commits wait for no fsync: the disk's flush time is the same for every variant and
-          // would only hide the difference being measured.
-          await auth.unsafe('set synchronous_commit = off');
-          const pid = await backendPid(auth);
-          const { cost } = await measureBackend(pid, () =>
-            auth.unsafe(
-              `call bench.signups(${opts.n}, ${opts.commitEvery}, ${opts.metadataUpdate})`,
-            ).simple());
-          const ms = cost.wallMs;
-          cpu.get(variant)!.push(cost.cpuMs);
-          times.get(variant)!.push(ms);
-          const [count] = await admin<{ users: number; failures: number }[]>`
+  await inRotatedClones(
+    scratch,
+    'signup',
+    opts.rounds,
+    variants,
+    async ({ variant, round, admin, auth }) => {
+      for (const statement of variantSetup(variant)) await admin.unsafe(statement);
+      if (scratch.features.audit && variant === 'ours') {
+        await admin.unsafe('update user_sync.audit_settings set enabled = false');
+      }
+      await admin.unsafe('checkpoint');
+      // Commits wait for no fsync: the disk's flush time is the same for every variant and
+      // would only hide the difference being measured.
+      await auth.unsafe('set synchronous_commit = off');
+      const pid = await backendPid(auth);
+      const { cost } = await measureBackend(pid, () =>
+        auth.unsafe(
+          `call bench.signups(${opts.n}, ${opts.commitEvery}, ${opts.metadataUpdate})`,
+        ).simple());
+      const ms = cost.wallMs;
+      cpu.get(variant)!.push(cost.cpuMs);
+      times.get(variant)!.push(ms);
+      const [count] = await admin<{ users: number; failures: number }[]>`
             select (select count(*) from public.users)::int as users,
               (select count(*) from user_sync.sync_failures)::int as failures`;
-          if (variant !== 'none' && count!.users !== opts.n) {
-            throw new Error(`${variant}: ${count!.users} app rows for ${opts.n} sign-ups`);
-          }
-          if (count!.failures !== 0) throw new Error(`${variant}: ${count!.failures} failures`);
-          rows.set(variant, count!.users);
-          console.error(
-            `signup round ${round + 1} ${variant}: ${fmt(ms)} ms, backend CPU ${
-              fmt(cost.cpuMs)
-            } ms`,
-          );
-        } finally {
-          await Promise.all([admin.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
-          await scratch.drop(db.name);
-        }
+      if (variant !== 'none' && count!.users !== opts.n) {
+        throw new Error(`${variant}: ${count!.users} app rows for ${opts.n} sign-ups`);
       }
-    }
-  } finally {
-    await scratch.close();
-  }
+      if (count!.failures !== 0) throw new Error(`${variant}: ${count!.failures} failures`);
+      rows.set(variant, count!.users);
+      logRound('signup', round, variant, ms, cost.cpuMs);
+    },
+  );
 
   const wall = (v: Variant) => median(times.get(v)!);
   const med = (v: Variant) => median(cpu.get(v)!);
@@ -135,12 +128,7 @@ export async function signup(opts: SignupOptions, command: string): Promise<Part
       limit: 1.3,
     });
   }
-  return {
-    part: 'signup',
-    title: '1. Sign-up cost',
-    command,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
+  return partResult({ part: 'signup', title: '1. Sign-up cost', command, started }, {
     tables: [table],
     targets,
     notes: [
@@ -160,5 +148,5 @@ export async function signup(opts: SignupOptions, command: string): Promise<Part
       `Every variant but none wrote ${rows.get('ours') ?? '?'} app rows, with no failures.`,
       migrationsNote(scratch.features),
     ],
-  };
+  });
 }

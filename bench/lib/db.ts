@@ -181,6 +181,47 @@ const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * trigger function and `extra` (a part's own helper SQL). No connection stays open on it, so
  * it can be cloned.
  */
+/** What a measured round runs with: a fresh clone, its admin pool and a supabase_auth_admin session. */
+export interface RoundContext<V> {
+  variant: V;
+  round: number;
+  db: { name: string; url: string };
+  admin: Sql;
+  auth: Sql;
+}
+
+/**
+ * Each round runs every variant, in an order rotated per round (so none always runs first or
+ * after the same one), each in a fresh clone of the scratch template, dropped after. Closes the
+ * scratch at the end.
+ */
+export async function inRotatedClones<V extends string>(
+  scratch: Scratch,
+  label: string,
+  rounds: number,
+  variants: readonly V[],
+  fn: (ctx: RoundContext<V>) => Promise<void>,
+): Promise<void> {
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+      for (const variant of order) {
+        const db = await scratch.clone(`${label}${variant}`);
+        const admin = connect(db.url);
+        const auth = connect(withDatabase(db.url, db.name, 'supabase_auth_admin'), { max: 1 });
+        try {
+          await fn({ variant, round, db, admin, auth });
+        } finally {
+          await Promise.all([admin.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
+          await scratch.drop(db.name);
+        }
+      }
+    }
+  } finally {
+    await scratch.close();
+  }
+}
+
 export async function createScratch(extra: string[] = []): Promise<Scratch> {
   const base = databaseUrl();
   const template = `${PREFIX}${RUN}_tpl${++counter}`;

@@ -31,6 +31,29 @@ export interface PartResult {
   notes: string[];
 }
 
+/** A part's result: what it measured, stamped with the command, the date and how long it ran. */
+export function partResult(
+  head: { part: string; title: string; command: string; started: number },
+  body: Pick<PartResult, 'tables' | 'targets' | 'notes'>,
+): PartResult {
+  const { started, ...rest } = head;
+  const seconds = (performance.now() - started) / 1000;
+  return { ...rest, date: new Date().toISOString(), seconds, ...body };
+}
+
+/** One round's progress line on stderr. */
+export function logRound(
+  part: string,
+  round: number,
+  variant: string,
+  wallMs: number,
+  cpuMs: number,
+) {
+  console.error(
+    `${part} round ${round + 1} ${variant}: ${fmt(wallMs)} ms, backend CPU ${fmt(cpuMs)} ms`,
+  );
+}
+
 export function met(t: Target): boolean {
   switch (t.op) {
     case '<=':

@@ -170,24 +170,17 @@ async function updateAppMetaData(tx: SqlClient, id: string, updates: Json): Prom
   );
 }
 
-/** user.Confirm: email_confirmed_at, the token cleared, then email_verified in the metadata. */
-async function confirmEmail(tx: SqlClient, id: string): Promise<void> {
+/**
+ * user.Confirm (email) and user.ConfirmPhone: the confirmation time set and the token cleared,
+ * then email_verified or phone_verified in the metadata.
+ */
+async function confirm(tx: SqlClient, id: string, channel: 'email' | 'phone'): Promise<void> {
   await tx.query(
-    `UPDATE users SET confirmation_token = '', email_confirmed_at = now(), updated_at = now()
+    `UPDATE users SET confirmation_token = '', ${channel}_confirmed_at = now(), updated_at = now()
      WHERE id = $1`,
     [id],
   );
-  await updateUserMetaData(tx, id, { email_verified: true });
-}
-
-/** user.ConfirmPhone. */
-async function confirmPhone(tx: SqlClient, id: string): Promise<void> {
-  await tx.query(
-    `UPDATE users SET confirmation_token = '', phone_confirmed_at = now(), updated_at = now()
-     WHERE id = $1`,
-    [id],
-  );
-  await updateUserMetaData(tx, id, { phone_verified: true });
+  await updateUserMetaData(tx, id, { [`${channel}_verified`]: true });
 }
 
 /** Confirmation needed: a token is stored and the send-email (or SMS) hook runs. */
@@ -223,7 +216,7 @@ export function signUpEmail(db: AuthDb, params: SignUpEmailParams): Promise<Auth
     const identityData = { sub: id, email, email_verified: false, phone_verified: false };
     await insertIdentity(tx, id, 'email', id, identityData);
     await updateUserMetaData(tx, id, identityData);
-    if (params.autoconfirm) await confirmEmail(tx, id);
+    if (params.autoconfirm) await confirm(tx, id, 'email');
     else await sendConfirmation(tx, id);
     return await readUser(tx, id);
   });
@@ -252,7 +245,7 @@ export function signUpPhone(db: AuthDb, params: SignUpPhoneParams): Promise<Auth
     const identityData = { sub: id, phone, email_verified: false, phone_verified: false };
     await insertIdentity(tx, id, 'phone', id, identityData);
     await updateUserMetaData(tx, id, identityData);
-    if (params.autoconfirm) await confirmPhone(tx, id);
+    if (params.autoconfirm) await confirm(tx, id, 'phone');
     else await sendConfirmation(tx, id);
     return await readUser(tx, id);
   });
@@ -367,7 +360,7 @@ export function signInOAuth(db: AuthDb, params: SignInOAuthParams): Promise<Auth
     });
     await setRole(tx, id);
     await insertIdentity(tx, id, params.provider, providerId, params.claims);
-    if (email !== null && params.claims.email_verified === true) await confirmEmail(tx, id);
+    if (email !== null && params.claims.email_verified === true) await confirm(tx, id, 'email');
     await tx.query('UPDATE users SET last_sign_in_at = now(), updated_at = now() WHERE id = $1', [
       id,
     ]);
@@ -434,8 +427,8 @@ export function adminCreateUser(db: AuthDb, params: AdminCreateUserParams): Prom
     await insertIdentity(tx, id, provider, id, identityData);
     if (params.app_metadata) await updateAppMetaData(tx, id, params.app_metadata);
     await setRole(tx, id);
-    if (params.email_confirm && email !== null) await confirmEmail(tx, id);
-    if (params.phone_confirm && phone !== null) await confirmPhone(tx, id);
+    if (params.email_confirm && email !== null) await confirm(tx, id, 'email');
+    if (params.phone_confirm && phone !== null) await confirm(tx, id, 'phone');
     return await readUser(tx, id);
   });
 }

@@ -122,66 +122,67 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       u: Parameters<typeof unsaved>[0],
       create: () => Promise<AuthUser>,
     ) => auth.signUp(path, unsaved(u), create);
+    /** An email sign-up through /signup, with "Confirm email" on or off. */
+    const emailSignUp = (
+      path: 'email' | 'email-autoconfirm',
+      email: string,
+      data: Record<string, unknown>,
+    ) =>
+      signUp(
+        path,
+        { email, data },
+        () => signUpEmail(db.auth, { email, data, autoconfirm: path === 'email-autoconfirm' }),
+      );
 
     say('1. Sign-ups, each the way Supabase Auth runs it');
 
     await step(
       'email, confirmation on',
       'no session until the link is clicked',
-      async () => {
-        const data = { full_name: 'Ada Lovelace', role: 'artist' };
-        return await signUp(
-          'email',
-          { email: 'ada@example.com', data },
-          () => signUpEmail(db.auth, { email: 'ada@example.com', data, autoconfirm: false }),
-        );
-      },
+      () => emailSignUp('email', 'ada@example.com', { full_name: 'Ada Lovelace', role: 'artist' }),
     );
 
     const grace = await step(
       'email, confirmation off',
       'autoconfirm: Auth sends no after-user-created for it',
-      async () => {
-        const data = { username: 'grace', role: 'producer' };
-        return await signUp(
-          'email-autoconfirm',
-          { email: 'grace@example.com', data },
-          () => signUpEmail(db.auth, { email: 'grace@example.com', data, autoconfirm: true }),
-        );
-      },
+      () =>
+        emailSignUp('email-autoconfirm', 'grace@example.com', {
+          username: 'grace',
+          role: 'producer',
+        }),
     );
 
     await step(
       'email, asks for admin',
       'before-user-created refuses: admin cannot be chosen at sign-up; no user is created',
-      () =>
-        signUp(
-          'email-autoconfirm',
-          { email: 'mallory@example.com', data: { role: 'admin' } },
-          () =>
-            signUpEmail(db.auth, {
-              email: 'mallory@example.com',
-              data: { role: 'admin' },
-              autoconfirm: true,
-            }),
-        ),
+      () => emailSignUp('email-autoconfirm', 'mallory@example.com', { role: 'admin' }),
     );
 
-    const google = googleClaims({ email: 'katherine@example.com', name: 'Katherine Johnson' });
-    await step('Google OAuth', 'name and picture from the Google profile', () =>
+    /** The OAuth callback's sign-up, with the claims the provider returned. */
+    const oauthSignUp = (provider: 'google' | 'github', claims: Record<string, unknown>) =>
       signUp(
         'oauth',
-        { email: 'katherine@example.com', app: { provider: 'google' }, data: google },
-        () => signInOAuth(db.auth, { provider: 'google', claims: google }),
-      ));
-
-    const github = githubClaims({ email: 'octo@example.com', userName: 'octocat', name: null });
-    const octo = await step('GitHub OAuth', 'no display name: user_name is used', () =>
-      signUp(
-        'oauth',
-        { email: 'octo@example.com', app: { provider: 'github' }, data: github },
-        () => signInOAuth(db.auth, { provider: 'github', claims: github }),
-      ));
+        { email: String(claims['email']), app: { provider }, data: claims },
+        () => signInOAuth(db.auth, { provider, claims }),
+      );
+    await step(
+      'Google OAuth',
+      'name and picture from the Google profile',
+      () =>
+        oauthSignUp(
+          'google',
+          googleClaims({ email: 'katherine@example.com', name: 'Katherine Johnson' }),
+        ),
+    );
+    const octo = await step(
+      'GitHub OAuth',
+      'no display name: user_name is used',
+      () =>
+        oauthSignUp(
+          'github',
+          githubClaims({ email: 'octo@example.com', userName: 'octocat', name: null }),
+        ),
+    );
 
     // The app's own migration made email required, which every phone and anonymous user
     // breaks. With a plain handle_new_user trigger this sign-up would fail with "Database

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bulk } from '../../bench/bulk.ts';
 import { coldstart } from '../../bench/coldstart.ts';
 import { hooks } from '../../bench/hooks.ts';
 import { met, type PartResult, renderPart, writeReport } from '../../bench/lib/report.ts';
@@ -113,6 +114,12 @@ describe.skipIf(!process.env.DATABASE_URL || !process.env.BENCH_SMOKE)(
 
     it('coldstart', async () => {
       wellFormed(await coldstart({ runs: 1 }, 'smoke'));
+    });
+
+    it('bulk', async () => {
+      const r = await bulk({ n: 200, ids: 50, rounds: 1 }, 'smoke');
+      wellFormed(r);
+      expect(r.tables[0]!.rows.map((row) => row[0])).toEqual(['none', 'seed', 'ours']);
     });
   },
 );

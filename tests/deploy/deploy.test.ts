@@ -19,13 +19,14 @@ import {
 } from '../helpers/supabase-auth.ts';
 import {
   copyProject,
+  deployFunction,
   type ManagementApi,
   PROJECT_REF,
   startManagementApi,
   supabase,
   type Upload,
   writeUpload,
-} from '../helpers/supabase-cli.ts';
+} from '../../dev/supabase-cli.ts';
 
 const deploy = ['functions', 'deploy', 'user-sync', '--use-api', '--project-ref', PROJECT_REF];
 
@@ -105,11 +106,7 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
   let upload: Upload;
 
   beforeAll(async () => {
-    const before = api.uploads.length;
-    const result = await supabase(deploy, { cwd: resolve('.'), api });
-    expect(result.code, result.stderr + result.stdout).toBe(0);
-    upload = api.uploads[before]!;
-    expect(upload).toBeDefined();
+    upload = await deployFunction(api, resolve('.'));
   }, 120_000);
 
   it('is the entry, its import map and shared/, with verify_jwt off', () => {

@@ -34,7 +34,7 @@ import {
   postgresExecutor,
 } from '../../dev/migrations.ts';
 import { freePort } from '../../dev/ports.ts';
-import { supabase } from './supabase-cli.ts';
+import { supabase } from '../../dev/supabase-cli.ts';
 
 const run = promisify(execFile);
 

@@ -198,6 +198,24 @@ export async function copyProject(): Promise<string> {
   return dir;
 }
 
+/** `supabase functions deploy <slug> --use-api` from `cwd`: the upload the stand-in received. */
+export async function deployFunction(
+  api: ManagementApi,
+  cwd: string,
+  slug = 'user-sync',
+): Promise<Upload> {
+  const before = api.uploads.length;
+  const result = await supabase(
+    ['functions', 'deploy', slug, '--use-api', '--project-ref', PROJECT_REF],
+    { cwd, api },
+  );
+  const upload = api.uploads[before];
+  if (result.code !== 0 || !upload) {
+    throw new Error(`supabase functions deploy failed:\n${result.stderr}${result.stdout}`);
+  }
+  return upload;
+}
+
 /** Writes an upload's files into `dir`, at the paths the CLI gave them. */
 export async function writeUpload(upload: Upload, dir: string): Promise<void> {
   for (const [path, content] of upload.files) {
