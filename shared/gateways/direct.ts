@@ -128,7 +128,7 @@ export function toGatewayError(err: unknown): GatewayError {
  * restart (tests/reliability). Not settling means no ROLLBACK is written; `begin` itself rejects
  * with CONNECTION_CLOSED when the socket closes, and the server has rolled back already.
  */
-async function unlessConnectionLost<T>(statement: Promise<T>): Promise<T> {
+export async function unlessConnectionLost<T>(statement: Promise<T>): Promise<T> {
   try {
     return await statement;
   } catch (err) {
@@ -138,7 +138,7 @@ async function unlessConnectionLost<T>(statement: Promise<T>): Promise<T> {
 }
 
 /** The connection is gone: a socket error, or the server ended the session (08xxx, 57P01-03). */
-function isConnectionLoss(err: unknown): boolean {
+export function isConnectionLoss(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' &&
     (NETWORK_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code));

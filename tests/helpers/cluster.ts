@@ -70,7 +70,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -197,7 +198,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
 }
 
-async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+/** One connection to `url` for the length of `fn`. */
+export async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     return await fn(sql);

@@ -18,8 +18,7 @@
 
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import postgres from 'postgres';
-import { type Cluster, startHostedCluster } from '../helpers/cluster.ts';
+import { type Cluster, startHostedCluster, withSql } from '../helpers/cluster.ts';
 
 const ROOT = resolve(new URL('../../', import.meta.url).pathname);
 /** What `supabase test db` hands pg_prove: the tests folder, recursively. */
@@ -151,15 +150,6 @@ order by x
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
-}
-
-async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    return await fn(sql);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
 }
 
 async function snapshot(url: string): Promise<string[]> {

@@ -5,6 +5,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { startEntry } from '../../dev/deno.ts';
+import { alive } from '../helpers/cluster.ts';
 
 export interface FunctionProcess {
   /** http://127.0.0.1:<port>/user-sync */
@@ -21,15 +22,6 @@ export interface FunctionProcess {
 
 /** Marks the processes this helper starts, with the test process that owns them. */
 const OWNER = 'USYNC_FUNCTION_OWNER';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Function processes left by killed test runs (their owner is gone): ended. */
 function stopLeftovers(): void {

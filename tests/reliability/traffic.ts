@@ -2,6 +2,7 @@
 // and the signed hooks and pg_net webhooks Supabase would send for them, over real HTTP.
 
 import postgres, { type Sql } from 'postgres';
+import { isConnectionLoss, unlessConnectionLost } from '../../shared/gateways/direct.ts';
 import { SIGN_UP_PATHS, type SignUpPath } from '../../dev/auth/sign-up-paths.ts';
 import * as gotrue from '../helpers/gotrue.ts';
 import type { AuthDb, AuthUser, SqlClient } from '../helpers/gotrue.ts';
@@ -45,20 +46,6 @@ export function resilientPool(url: string, options: postgres.Options<Record<stri
 }
 export type ResilientPool = ReturnType<typeof resilientPool>;
 
-/**
- * Inside sql.begin a statement that lost its connection never settles, so postgres.js writes no
- * ROLLBACK to the closed socket (see unlessConnectionLost in shared/gateways/direct.ts); begin
- * itself rejects when the socket closes.
- */
-async function unlessLost<T>(statement: Promise<T>): Promise<T> {
-  try {
-    return await statement;
-  } catch (error) {
-    if (isConnectionError(error)) return await new Promise<never>(() => {});
-    throw error;
-  }
-}
-
 /** A GoTrue connection: every API call is one transaction; `beforeCommit` runs inside it. */
 export function gotrueDb(
   pool: ResilientPool,
@@ -71,7 +58,7 @@ export function gotrueDb(
           const client: SqlClient = {
             query: async <R extends object>(text: string, params: unknown[] = []) =>
               // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-              [...(await unlessLost(tx.unsafe(text, params as any[])))] as unknown as R[],
+              [...(await unlessConnectionLost(tx.unsafe(text, params as any[])))] as unknown as R[],
           };
           const result = await fn(client);
           if (beforeCommit) await beforeCommit(result as AuthUser);
@@ -180,12 +167,7 @@ export function signUp(db: AuthDb, kind: SignUpKind, n: number, key: string): Pr
 }
 
 /** Errors after which a client cannot know whether its transaction committed. */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
-  return code.startsWith('08') || /^57P0[1-3]$/.test(code) ||
-    /^(CONNECTION_|ECONN|EPIPE|ETIMEDOUT|CONNECT_TIMEOUT)/.test(code);
-}
+export const isConnectionError = isConnectionLoss;
 
 export type EventKind =
   | 'after-user-created'
