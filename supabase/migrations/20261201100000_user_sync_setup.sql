@@ -1,4 +1,4 @@
--- supabase-user-sync 1/7: the private schema and the role list.
+-- supabase-user-sync 1/8: the private schema and the role list.
 --
 -- Everything that is not an API lives in the schema user_sync: the Data API does not expose it
 -- and no API role may use it. The whole install runs as the migration role (`postgres` on

@@ -1,4 +1,4 @@
--- supabase-user-sync 7/7: the Auth hooks as Postgres functions, the no-network alternative to
+-- supabase-user-sync 8/8: the Auth hooks as Postgres functions, the no-network alternative to
 -- the edge function's HTTP routes. Supabase Auth calls them as supabase_auth_admin
 -- (supabase/auth internal/hooks/v0hooks and internal/hooks/pgfunc):
 --
@@ -14,10 +14,9 @@
 -- give it more than these two entry points. Hence the pinned search_path and qualified names.
 
 -- The custom access token hook. Every input claim goes back unchanged but user_role, which is
--- ours: user_sync.token_role's answer (6/7), never what the event carried. Runs on every
--- sign-in and token refresh, inside Auth's token transaction, so it sees a user created
--- earlier in that transaction (anonymous sign-in, OAuth implicit flow, id_token) and its
--- writes commit with it.
+-- ours: user_sync.token_role's answer, never what the event carried. Runs on every sign-in and
+-- token refresh, inside Auth's token transaction, so it sees a user created earlier in that
+-- transaction (anonymous sign-in, OAuth implicit flow, id_token) and its writes commit with it.
 create function public.hook_custom_access_token(event jsonb)
 returns jsonb
 language plpgsql

@@ -1,4 +1,4 @@
--- supabase-user-sync 3/7: the audit trail, an append-only record of every change the sync makes
+-- supabase-user-sync 3/8: the audit trail, an append-only record of every change the sync makes
 -- to public.users. Off by default; switched on by data:
 --   update user_sync.audit_settings set enabled = true;
 --
@@ -54,7 +54,8 @@ revoke all on sequence public.user_sync_audit_id_seq
 -- functions below (owned by the migration role); nobody else may update or delete it.
 grant select on table public.user_sync_audit to service_role;
 
--- Read once per write of public.users (the trigger's WHEN): a one-row primary-key probe.
+-- Whether the trail is on: a one-row primary-key probe. Read by the switch below and by
+-- user_sync.record_failure.
 create function user_sync.audit_enabled()
 returns boolean
 language plpgsql
@@ -66,29 +67,13 @@ begin
 end;
 $$;
 
--- The audited columns of a row, as jsonb; email and phone are left out unless the project
--- records contact values.
-create function user_sync.audited_values(p_row public.users)
-returns jsonb
-language plpgsql
-stable
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  return jsonb_build_object(
-    'avatar_url', p_row.avatar_url,
-    'created_at', p_row.created_at,
-    'deleted_at', p_row.deleted_at,
-    'email', p_row.email,
-    'email_confirmed_at', p_row.email_confirmed_at,
-    'full_name', p_row.full_name,
-    'is_anonymous', p_row.is_anonymous,
-    'phone', p_row.phone,
-    'role', p_row.role
-  );
-end;
-$$;
-
+-- The audit trigger's function: an audited write costs one insert. Everything but the insert
+-- is plain expressions over OLD and NEW, and the insert reads the settings itself: no helper
+-- function, no query over jsonb_each, no second statement per row (an audited sign-up is one
+-- of the measured paths, BENCHMARKS.md).
+--
+-- OLD is null in an INSERT trigger and NEW in a DELETE trigger, so "old.c is distinct from
+-- new.c" says, for each column: set to a value (insert), had one (delete), changed (update).
 create function user_sync.on_users_write()
 returns trigger
 language plpgsql
@@ -96,45 +81,62 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_source text := pg_catalog.current_setting('user_sync.source', true);
-  v_old jsonb := case when tg_op <> 'INSERT' then user_sync.audited_values(old) end;
-  v_new jsonb := case when tg_op <> 'DELETE' then user_sync.audited_values(new) end;
-  v_contact boolean;
-  v_changed text[];
+  -- Every audited column, alphabetical (changed_columns keeps this order).
+  v_changed text[] := array_remove(array[
+    case when old.avatar_url is distinct from new.avatar_url then 'avatar_url' end,
+    case when old.created_at is distinct from new.created_at then 'created_at' end,
+    case when old.deleted_at is distinct from new.deleted_at then 'deleted_at' end,
+    case when old.email is distinct from new.email then 'email' end,
+    case when old.email_confirmed_at is distinct from new.email_confirmed_at
+      then 'email_confirmed_at' end,
+    case when old.full_name is distinct from new.full_name then 'full_name' end,
+    case when old.is_anonymous is distinct from new.is_anonymous then 'is_anonymous' end,
+    case when old.phone is distinct from new.phone then 'phone' end,
+    case when old.role is distinct from new.role then 'role' end
+  ], null);
+  v_unchanged text[] := array_remove(array[
+    case when old.avatar_url is not distinct from new.avatar_url then 'avatar_url' end,
+    case when old.created_at is not distinct from new.created_at then 'created_at' end,
+    case when old.deleted_at is not distinct from new.deleted_at then 'deleted_at' end,
+    case when old.email is not distinct from new.email then 'email' end,
+    case when old.email_confirmed_at is not distinct from new.email_confirmed_at
+      then 'email_confirmed_at' end,
+    case when old.full_name is not distinct from new.full_name then 'full_name' end,
+    case when old.is_anonymous is not distinct from new.is_anonymous then 'is_anonymous' end,
+    case when old.phone is not distinct from new.phone then 'phone' end,
+    case when old.role is not distinct from new.role then 'role' end
+  ], null);
+  v_old jsonb;
+  v_new jsonb;
 begin
-  if not user_sync.audit_enabled() then
-    return null;
+  if tg_op <> 'INSERT' then
+    v_old := jsonb_build_object('avatar_url', old.avatar_url, 'created_at', old.created_at,
+      'deleted_at', old.deleted_at, 'email', old.email,
+      'email_confirmed_at', old.email_confirmed_at, 'full_name', old.full_name,
+      'is_anonymous', old.is_anonymous, 'phone', old.phone, 'role', old.role) - v_unchanged;
   end if;
-  select s.record_contact_values into v_contact
-  from user_sync.audit_settings s where s.singleton;
-  -- Inserted: every column set to a value; deleted: every column that had one; updated:
-  -- those that differ.
-  select coalesce(array_agg(k order by k), '{}') into v_changed
-  from pg_catalog.jsonb_object_keys(coalesce(v_new, v_old)) k
-  where case tg_op
-    when 'INSERT' then pg_catalog.jsonb_typeof(v_new -> k) <> 'null'
-    when 'DELETE' then pg_catalog.jsonb_typeof(v_old -> k) <> 'null'
-    else (v_old -> k) is distinct from (v_new -> k)
-  end;
-  if not v_contact then
-    v_old := v_old - array['email', 'phone'];
-    v_new := v_new - array['email', 'phone'];
+  if tg_op <> 'DELETE' then
+    v_new := jsonb_build_object('avatar_url', new.avatar_url, 'created_at', new.created_at,
+      'deleted_at', new.deleted_at, 'email', new.email,
+      'email_confirmed_at', new.email_confirmed_at, 'full_name', new.full_name,
+      'is_anonymous', new.is_anonymous, 'phone', new.phone, 'role', new.role) - v_unchanged;
   end if;
+  -- The switch is read here as well as kept in step with the trigger's state (by
+  -- user_sync.on_audit_settings_change): the WHEN clause runs as whoever writes, who may not
+  -- read the settings.
   insert into public.user_sync_audit (
     user_id, source, action, changed_columns, old_values, new_values
-  ) values (
+  )
+  select
     coalesce(new.id, old.id),
-    v_source,
+    pg_catalog.current_setting('user_sync.source', true),
     case tg_op when 'INSERT' then 'inserted' when 'UPDATE' then 'updated' else 'deleted' end,
     v_changed,
-    -- Only the changed columns' values.
-    case when tg_op <> 'INSERT' then (
-      select coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{}')
-      from pg_catalog.jsonb_each(v_old) e where e.key = any (v_changed)) end,
-    case when tg_op <> 'DELETE' then (
-      select coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{}')
-      from pg_catalog.jsonb_each(v_new) e where e.key = any (v_changed)) end
-  );
+    -- Email and phone values only when the project records contact values.
+    case when s.record_contact_values then v_old else v_old - array['email', 'phone'] end,
+    case when s.record_contact_values then v_new else v_new - array['email', 'phone'] end
+  from user_sync.audit_settings s
+  where s.singleton and s.enabled;
   return null;
 end;
 $$;

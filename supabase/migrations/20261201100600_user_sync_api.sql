@@ -1,230 +1,58 @@
--- supabase-user-sync 8/9: the mapping as a view, so that a resync is a join and not a function
--- call per user; the trigger, the resync and the hooks all read it.
+-- supabase-user-sync 7/8: syncing on request. The internals that sync a set of users, and the
+-- three functions the API exposes: sync_user (service role), sync_my_user (a signed-in user)
+-- and resync_users (service role). docs/sql-api.md is their contract.
 --
--- The second edition mapped each user with user_sync.map_user (plpgsql). Correct, but a call
--- per user: a resync of 200,000 users that had nothing to do cost 24 times the seed's
--- anti-join, and its memory grew with the user count. A view is inlined into the query that
--- reads it, so a resync plans one hash join over both tables and evaluates the mapping as
--- plain expressions, and a single user's sync plans two primary-key probes.
+-- Concurrency. The trigger on auth.users syncs inside the transaction that changes an auth
+-- user, so it is never stale. A sync from anywhere else reads the user in its own snapshot, and
+-- a change committed after that snapshot must not be overwritten by values planned from before
+-- it. So before it writes, a sync takes a share lock on each auth row it is about to write
+-- (and, for a stale row, a lock on the app row), skipping rows that someone holds (a
+-- transaction changing that user, whose own trigger will sync it, or a profile edit in
+-- flight: the sync says 'deferred' and writes nothing for it), and then reads the mapping
+-- again, in a new statement, which sees everything committed before its locks. Until it
+-- commits, no change of those users can commit, and no row is written from an older view.
 --
--- What changes for callers: nothing in the API (sync_user, sync_my_user, resync_users and the
--- hooks keep their signatures and answers). user_sync.plan stays, reading the view.
--- user_sync.map_user, user_sync.values_of and user_sync.write_users are dropped.
+-- Why row locks: PostgreSQL keeps them in the rows themselves, not in the shared lock table,
+-- so a resync of a million users takes no more shared memory than a resync of one; they are
+-- released with the transaction; and skipping held rows means a sync never waits, even when
+-- it runs inside the very transaction that holds the row (a Postgres-function hook in
+-- GoTrue's token transaction). Only rows that need a write are locked: a resync with nothing
+-- to do locks and writes nothing.
+--
+-- Every function here that reads user_sync.mapped sets `enable_seqscan = off` and `jit = off`:
+-- primary-key probes whatever the statistics say (a table scan inside a loop is quadratic, and
+-- an analysed, still empty public.users invites one), and no JIT for what index probes do in
+-- milliseconds (disabled scans inflate the cost estimates past its threshold). Only a resync
+-- of everyone switches to a hash join, inside sync_users.
 
--- The role lists the mapping reads, kept in one row in step with user_sync.roles (1/9) by a
--- statement trigger on it. One primary-key probe per mapping, where reading user_sync.roles
--- itself took four sub-plans (known, self-assignable twice, default): about 16 µs of every
--- sign-up, measured on 20,000 GoTrue-order sign-ups.
-create table user_sync.role_lists (
-  singleton boolean primary key default true check (singleton),
-  known text[] not null,
-  self_assignable text[] not null,
-  fallback text
-);
-comment on table user_sync.role_lists is
-  'Derived from user_sync.roles (kept in step by a trigger on it): every role, the self-assignable ones, the default. Do not edit; edit user_sync.roles.';
-alter table user_sync.role_lists enable row level security;
-revoke all on table user_sync.role_lists from public, anon, authenticated, service_role;
-
-create function user_sync.on_roles_change()
-returns trigger
+-- Whether an app row can outlive its auth user: not while a validated, immediate foreign key
+-- from public.users.id cascades deletes of auth.users. Orphans appear only when it was
+-- dropped or deferred, or rows were copied in without it.
+create function user_sync.orphans_possible()
+returns boolean
 language plpgsql
+stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  -- Role edits in two transactions at once: the second waits here for the first to end, and
-  -- then reads the roles in a new statement, which sees what the first committed. Reading
-  -- before this lock would write lists missing the first one's roles.
-  perform from user_sync.role_lists l where l.singleton for update;
-  insert into user_sync.role_lists as l (singleton, known, self_assignable, fallback)
-  select true,
-    coalesce(pg_catalog.array_agg(r.role order by r.role), '{}'),
-    coalesce(pg_catalog.array_agg(r.role order by r.role) filter (where r.self_assignable), '{}'),
-    max(r.role) filter (where r.is_default)
-  from user_sync.roles r
-  on conflict (singleton) do update set
-    known = excluded.known,
-    self_assignable = excluded.self_assignable,
-    fallback = excluded.fallback;
-  return null;
+  return not exists (
+    select from pg_catalog.pg_constraint c
+    join pg_catalog.pg_attribute att
+      on att.attrelid = c.conrelid and att.attnum = c.conkey[1] and att.attname = 'id'
+    where c.conrelid = 'public.users'::pg_catalog.regclass
+      and c.confrelid = 'auth.users'::pg_catalog.regclass
+      and c.contype = 'f' and c.convalidated and not c.condeferrable
+      and c.confdeltype = 'c' and pg_catalog.cardinality(c.conkey) = 1
+  );
 end;
 $$;
 
-create trigger user_sync_role_lists
-  after insert or update or delete or truncate on user_sync.roles
-  for each statement execute function user_sync.on_roles_change();
-
--- Filled now from the roles as they are (a statement trigger fires for no rows too).
-update user_sync.roles set role = role where false;
-
--- What public.users should hold for each auth user (the sync-owned columns, in public.users
--- order), given the app row it has now, and whether that row already holds it:
---   select * from user_sync.mapped where not in_sync;
--- The column-ownership rules (docs/sql-api.md) are the expressions below, written once.
-create view user_sync.mapped
-with (security_invoker = true)
-as
-select
-  a.id,
-  u.id is not null as has_app_row,
-  -- A row already in step is never written: no new row version, no updated_at bump.
-  u.id is not null
-    and (u.email, u.phone, u.full_name, u.avatar_url, u.role, u.email_confirmed_at,
-      u.is_anonymous, u.deleted_at, u.created_at)
-    is not distinct from
-    (v.email, v.phone, v.full_name, v.avatar_url, v.role, v.email_confirmed_at,
-      v.is_anonymous, v.deleted_at, v.created_at) as in_sync,
-  v.email,
-  v.phone,
-  v.full_name,
-  v.avatar_url,
-  v.role,
-  v.email_confirmed_at,
-  v.is_anonymous,
-  v.deleted_at,
-  v.created_at,
-  -- The role an access token may carry: the role without the sign-up choice, since
-  -- user_metadata is the user's to rewrite at any time (user_sync.token_role).
-  coalesce(r.granted, r.kept, r.fallback) as token_role
-from auth.users a
-left join public.users u on u.id = a.id
--- The role, in order: a known role in app_metadata (which only the service role can write);
--- the current role while it is self-assignable; at creation only, a self-assignable role the
--- user asked for in user_metadata; else the default. A soft-deleted user keeps only the
--- default. (A missing role_lists row leaves the role null, which public.users refuses: a
--- recorded failure, never a silent skip.)
-left join user_sync.role_lists l on l.singleton
-cross join lateral (
-  select
-    case when a.deleted_at is null and a.raw_app_meta_data ->> 'role' = any (l.known)
-      then a.raw_app_meta_data ->> 'role' end as granted,
-    case when a.deleted_at is null and u.role = any (l.self_assignable)
-      then u.role end as kept,
-    case when a.deleted_at is null and u.id is null
-      and a.raw_user_meta_data ->> 'role' = any (l.self_assignable)
-      then a.raw_user_meta_data ->> 'role' end as chosen,
-    l.fallback
-) r
-cross join lateral (
-  select
-    -- Auth-owned columns follow auth.users on every sync. A soft-deleted user (GoTrue's
-    -- deleteUser(id, true)) has an obfuscated email and phone and emptied metadata: none of
-    -- that is copied, and the profile is cleared.
-    -- (auth.users.email is varchar(255) on Supabase; public.users.email is text.)
-    case when a.deleted_at is null then a.email::text end as email,
-    case when a.deleted_at is null then a.phone::text end as phone,
-    -- Profile columns: taken from the provider's metadata while empty, then the user's own.
-    -- Google puts a name in full_name or name and a picture in picture; GitHub a login in
-    -- user_name or preferred_username and a picture in avatar_url. No name stays null rather
-    -- than becoming the email. Metadata is cut to the column's bound (2/9); a picture URL too
-    -- long to keep whole is left out rather than cut into a broken link.
-    case when a.deleted_at is null then coalesce(
-      nullif(u.full_name, ''),
-      left(coalesce(
-        nullif(btrim(a.raw_user_meta_data ->> 'full_name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'user_name'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'username'), ''),
-        nullif(btrim(a.raw_user_meta_data ->> 'preferred_username'), '')
-      ), 200)
-    ) end as full_name,
-    case when a.deleted_at is null then coalesce(
-      nullif(u.avatar_url, ''),
-      case
-        when char_length(nullif(btrim(a.raw_user_meta_data ->> 'avatar_url'), '')) <= 2048
-          then btrim(a.raw_user_meta_data ->> 'avatar_url')
-        when char_length(nullif(btrim(a.raw_user_meta_data ->> 'picture'), '')) <= 2048
-          then btrim(a.raw_user_meta_data ->> 'picture')
-      end
-    ) end as avatar_url,
-    coalesce(r.granted, r.kept, r.chosen, r.fallback) as role,
-    a.email_confirmed_at,
-    a.is_anonymous,
-    a.deleted_at,
-    coalesce(a.created_at, u.created_at, now()) as created_at
-) v;
-
-comment on view user_sync.mapped is
-  'The sync mapping: for every auth user, the public.users values it should have given its current app row, has_app_row, in_sync, and the role its access tokens may carry.';
-revoke all on table user_sync.mapped from public, anon, authenticated, service_role;
-
--- The trigger on auth.users (5/9) keeps its triggers (they belong to auth.users, which the
--- migration role does not own) and gets a new body.
---
--- A new user is one INSERT … SELECT from the view: a primary-key probe of the auth row just
--- written and of the (absent) app row. A change locks the user's app row, then writes what
--- the view says in a new statement, which sees the row as locked.
---
--- Settings: `enable_seqscan = off` keeps both probes on their primary keys whatever the
--- statistics say (a plan cached while public.users was small would otherwise scan it once
--- per row of a bulk statement). `jit = off`: a plan left with only a disabled scan (a table
--- without an index for it, now or in a project's own trigger) has a cost past JIT's threshold,
--- and every execution would be compiled (about a quarter of a second a row).
-create or replace function user_sync.on_auth_user_change()
-returns trigger
-language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
--- Never wait without limit: a row lock held on the user's app row, or on the role row the
--- foreign key checks, would hold the sign-up with it. A timeout is a failure like any other.
-set lock_timeout = '1s'
-set enable_seqscan = off
-set jit = off
-as $$
-declare
-  v_found boolean;
-begin
-  begin
-    -- Names this write in the audit trail (3/9); cleared right after, and undone with the
-    -- block on failure. (A function's SET clause cannot name a custom setting on hosted
-    -- Supabase, where the migration role is not a superuser.)
-    perform pg_catalog.set_config('user_sync.source', 'trigger', true);
-    if tg_op = 'UPDATE' then
-      -- The app row as it is, locked until this transaction ends, so that a profile the user
-      -- filled in and a self-assigned role are mapped from what is there.
-      perform from public.users u where u.id = new.id for update;
-      v_found := found;
-    end if;
-    if v_found then
-      update public.users u set
-        email = m.email,
-        phone = m.phone,
-        full_name = m.full_name,
-        avatar_url = m.avatar_url,
-        role = m.role,
-        email_confirmed_at = m.email_confirmed_at,
-        is_anonymous = m.is_anonymous,
-        deleted_at = m.deleted_at,
-        created_at = m.created_at,
-        updated_at = now()
-      from user_sync.mapped m
-      where m.id = new.id and u.id = new.id and not m.in_sync;
-    else
-      -- A new auth user (or one whose row an earlier failure left missing). Nobody else can
-      -- write it meanwhile: a new auth row is invisible to other transactions until this one
-      -- commits. Should a row exist all the same, the unique violation is recorded below.
-      insert into public.users (
-        id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
-        deleted_at, created_at, updated_at
-      )
-      select m.id, m.email, m.phone, m.full_name, m.avatar_url, m.role, m.email_confirmed_at,
-        m.is_anonymous, m.deleted_at, m.created_at, now()
-      from user_sync.mapped m
-      where m.id = new.id;
-    end if;
-    perform pg_catalog.set_config('user_sync.source', '', true);
-  exception when others then
-    perform user_sync.record_failure(new.id, 'trigger', sqlstate, sqlerrm);
-  end;
-  return null;
-end;
-$$;
-
--- The plan (6/9) reads the view: the drift of the auth users with p_lo <= id <= p_hi (and id
--- in p_ids when given). Read-only; anyone allowed can read drift from it:
+-- The plan: for each auth user with p_lo <= id <= p_hi (and id in p_ids when given), the
+-- values the mapping wants, whether it has an app row, and whether that row already holds
+-- them: user_sync.mapped over a range of ids. Read-only; drift can be read from it:
 --   select * from user_sync.plan('00000000-0000-0000-0000-000000000000',
 --     'ffffffff-ffff-ffff-ffff-ffffffffffff') where not in_sync;
-create or replace function user_sync.plan(p_lo uuid, p_hi uuid, p_ids uuid[] default null)
+create function user_sync.plan(p_lo uuid, p_hi uuid, p_ids uuid[] default null)
 returns table (
   id uuid,
   has_app_row boolean,
@@ -252,6 +80,24 @@ begin
   from user_sync.mapped m
   where m.id >= p_lo and m.id <= p_hi
     and (p_ids is null or m.id in (select pg_catalog.unnest(p_ids)));
+end;
+$$;
+
+-- Adds the counts of two reports (the keys of docs/sql-api.md's resync report).
+create function user_sync.add_counts(p_a jsonb, p_b jsonb)
+returns jsonb
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (
+    select jsonb_object_agg(k, coalesce((p_a ->> k)::bigint, 0) + coalesce((p_b ->> k)::bigint, 0))
+    from unnest(array[
+      'auth_users', 'app_users', 'missing', 'stale', 'orphaned',
+      'inserted', 'updated', 'deleted', 'unchanged', 'failed'
+    ]) as k
+  );
 end;
 $$;
 
@@ -342,7 +188,7 @@ $$;
 -- foreign keys' checks (queued per written row until the statement ends) are drained per
 -- batch. The whole id range (a bare resync_users()) is planned as a hash join, linear
 -- whatever the statistics say; anything narrower as primary-key probes.
-create or replace function user_sync.sync_users(
+create function user_sync.sync_users(
   p_lo uuid,
   p_hi uuid,
   p_ids uuid[],
@@ -499,9 +345,56 @@ begin
 end;
 $$;
 
+-- Removes (or, with p_dry_run, counts) app rows whose auth user is gone, among the app rows
+-- with p_after < id <= p_until (p_after null: no lower bound) and id in p_ids when given.
+-- Only where the foreign key cannot already rule them out. The check and the delete are one
+-- statement, so they see the same snapshot: a sign-up that commits meanwhile is seen with
+-- both its rows or neither, and its app row is never taken for an orphan.
+create function user_sync.remove_orphans(
+  p_after uuid,
+  p_until uuid,
+  p_ids uuid[],
+  p_dry_run boolean,
+  p_source text
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+set enable_nestloop = off
+set jit = off
+as $$
+declare
+  v_orphaned integer := 0;
+  v_deleted integer := 0;
+begin
+  if not user_sync.orphans_possible() then
+    return user_sync.add_counts('{}', '{}');
+  end if;
+  if p_dry_run then
+    select count(*) into v_orphaned
+    from public.users u
+    where (p_after is null or u.id > p_after) and u.id <= p_until
+      and (p_ids is null or u.id in (select pg_catalog.unnest(p_ids)))
+      and not exists (select from auth.users a where a.id = u.id);
+  else
+    perform pg_catalog.set_config('user_sync.source', p_source, true);
+    delete from public.users u
+    where (p_after is null or u.id > p_after) and u.id <= p_until
+      and (p_ids is null or u.id in (select pg_catalog.unnest(p_ids)))
+      and not exists (select from auth.users a where a.id = u.id);
+    get diagnostics v_deleted = row_count;
+    perform pg_catalog.set_config('user_sync.source', '', true);
+    v_orphaned := v_deleted;
+  end if;
+  return user_sync.add_counts('{}', pg_catalog.jsonb_build_object(
+    'app_users', v_orphaned, 'orphaned', v_orphaned, 'deleted', v_deleted));
+end;
+$$;
+
 -- Syncs one user (or, with p_dry_run, says what a sync would do) and says what happened, with
 -- the counts of a resync. Shared by sync_user, sync_my_user and the Postgres hooks.
-create or replace function user_sync.sync_one(
+create function user_sync.sync_one(
   p_user_id uuid,
   p_source text,
   p_dry_run boolean default false
@@ -564,44 +457,99 @@ begin
 end;
 $$;
 
--- The role an access token may carry as user_role: the view's token_role, which does not
--- depend on the sync having written (a revoked admin whose sync fails or is deferred still
--- gets the default) and never reads user_metadata. A user the database cannot see yet (the
--- first token of a sign-up minted inside the sign-up's uncommitted transaction, seen from
--- another session) gets the creation rule (the view's role for a user with no app row: a
--- known app_metadata role, else a self-assignable user_metadata role, else the default)
--- applied to the token's claims, which Auth filled from that row and signed; without claims,
--- null.
-create or replace function user_sync.token_role(p_user_id uuid, p_claims jsonb)
-returns text
+revoke all on all functions in schema user_sync from public, anon, authenticated, service_role;
+
+-- For the service role (the edge function): sync one user by id. p_source names the path for
+-- the audit trail: 'hook:<hook name>', 'webhook', or the default 'sync_user'. p_claims: the
+-- custom-access-token hook's claims, for user_role when the database cannot see the user yet.
+create function public.sync_user(
+  p_user_id uuid,
+  p_source text default 'sync_user',
+  p_claims jsonb default null
+)
+returns jsonb
 language plpgsql
-stable
+security definer
 set search_path = pg_catalog, pg_temp
-set enable_seqscan = off
-set jit = off
 as $$
 declare
-  v_role text;
+  v_result jsonb;
 begin
-  select m.token_role into v_role from user_sync.mapped m where m.id = p_user_id;
-  if found then
-    return v_role;
+  if p_user_id is null then
+    raise exception using errcode = '22023', message = 'sync_user: p_user_id is required.';
   end if;
-  if jsonb_typeof(p_claims) is distinct from 'object' then
-    return null;
+  if p_source is null or p_source !~ '^(sync_user|webhook|hook:[a-z0-9-]{1,40})$' then
+    raise exception using errcode = '22023', message =
+      'sync_user: p_source must be ''sync_user'', ''webhook'' or ''hook:<name>''.';
   end if;
-  return coalesce(
-    (select x.role from user_sync.roles x
-      where x.role = p_claims -> 'app_metadata' ->> 'role'),
-    (select x.role from user_sync.roles x
-      where x.self_assignable and x.role = p_claims -> 'user_metadata' ->> 'role'),
-    (select x.role from user_sync.roles x where x.is_default));
+  v_result := user_sync.sync_one(p_user_id, p_source) - 'counts';
+  if v_result ? 'user_role' then
+    return v_result;
+  end if;
+  -- A statement of its own: token_role is stable, so within sync_one's statement it would
+  -- read the snapshot from before the sync wrote.
+  return v_result
+    || pg_catalog.jsonb_build_object('user_role', user_sync.token_role(p_user_id, p_claims));
 end;
 $$;
+comment on function public.sync_user(uuid, text, jsonb) is
+  'Syncs public.users for one auth user and returns {user_id, action, role, user_role}. Service role only.';
+revoke all on function public.sync_user(uuid, text, jsonb) from public, anon, authenticated;
+grant execute on function public.sync_user(uuid, text, jsonb) to service_role;
+
+-- For a signed-in user: make sure my own row exists and is current (audited as self_heal).
+--
+-- The work needs the owner's rights (it writes public.users and reads auth.users), but a
+-- security definer function that `authenticated` can execute in a schema the Data API exposes
+-- is what Supabase's Security Advisor warns about. So the definer lives in user_sync_api, a
+-- schema the API does not expose and that holds nothing else, and public.sync_my_user() is a
+-- plain (security invoker) function that calls it: the Data API's `rpc('sync_my_user')` works
+-- as before, and nothing privileged sits in an exposed schema.
+create schema user_sync_api;
+comment on schema user_sync_api is
+  'supabase-user-sync: the one privileged function a signed-in user may reach, through public.sync_my_user(). Not exposed through the Data API.';
+revoke all on schema user_sync_api from public;
+grant usage on schema user_sync_api to authenticated;
+
+create function user_sync_api.sync_my_user()
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_user_id uuid := auth.uid();
+begin
+  if v_user_id is null then
+    raise exception using
+      errcode = '42501',
+      message = 'sync_my_user() needs a signed-in user: the request carries no user id.';
+  end if;
+  return user_sync.sync_one(v_user_id, 'self_heal') - 'counts' - 'user_role';
+end;
+$$;
+revoke all on function user_sync_api.sync_my_user() from public, anon, service_role;
+grant execute on function user_sync_api.sync_my_user() to authenticated;
+
+create function public.sync_my_user()
+returns jsonb
+language sql
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select user_sync_api.sync_my_user()
+$$;
+comment on function public.sync_my_user() is
+  'Syncs the signed-in user''s own public.users row and returns {user_id, action, role}.';
+-- For a signed-in user only: Supabase's default privileges also give new functions to anon
+-- and the service role, which has no user id to sync.
+revoke all on function public.sync_my_user() from public, anon, service_role;
+grant execute on function public.sync_my_user() to authenticated;
 
 -- Repairs drift between auth.users and public.users, or reports it (p_dry_run). Contract and
--- report: docs/sql-api.md. Unchanged but for a bare call, which is now one pass.
-create or replace function public.resync_users(
+-- report: docs/sql-api.md. A bare call is one pass over both tables (user_sync.sync_users
+-- writes in batches of its own); with p_batch_size, one keyset batch per call.
+create function public.resync_users(
   p_dry_run boolean default false,
   p_user_ids uuid[] default null,
   p_batch_size integer default null,
@@ -705,9 +653,3 @@ comment on function public.resync_users(boolean, uuid[], integer, uuid) is
 revoke all on function public.resync_users(boolean, uuid[], integer, uuid)
   from public, anon, authenticated;
 grant execute on function public.resync_users(boolean, uuid[], integer, uuid) to service_role;
-
-drop function user_sync.write_users(uuid[]);
-drop function user_sync.map_user(auth.users, public.users);
-drop function user_sync.values_of(public.users);
-
-revoke all on all functions in schema user_sync from public, anon, authenticated, service_role;

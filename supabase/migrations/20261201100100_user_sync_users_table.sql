@@ -1,4 +1,4 @@
--- supabase-user-sync 2/7: public.users, the app's view of a person, and who may touch it.
+-- supabase-user-sync 2/8: public.users, the app's view of a person, and who may touch it.
 
 create table public.users (
   -- The foreign key's cascade removes the app row with the auth user; while it is valid and
