@@ -33,29 +33,26 @@ select trigger_is('auth', 'users', 'user_sync_after_insert', 'user_sync', 'on_au
 select trigger_is('auth', 'users', 'user_sync_after_update', 'user_sync', 'on_auth_user_change',
   'auth.users has user_sync_after_update calling user_sync.on_auth_user_change()');
 select is(
-  (select t.tgenabled::text from pg_catalog.pg_trigger t
-   where t.tgrelid = 'auth.users'::regclass and t.tgname = 'user_sync_after_insert'),
+  (select tr.tgenabled::text from pg_catalog.pg_trigger tr
+   where tr.tgrelid = 'auth.users'::regclass and tr.tgname = t.name),
   'O',
-  'the trigger user_sync_after_insert is enabled'
-);
-select is(
-  (select t.tgenabled::text from pg_catalog.pg_trigger t
-   where t.tgrelid = 'auth.users'::regclass and t.tgname = 'user_sync_after_update'),
-  'O',
-  'the trigger user_sync_after_update is enabled'
-);
+  pg_catalog.format('the trigger %s is enabled', t.name))
+from (values ('user_sync_after_insert'), ('user_sync_after_update')) as t (name);
 select fk_ok('public', 'users', 'id', 'auth', 'users', 'id',
   'public.users.id references auth.users.id');
 
 -- Table grants: anon nothing, authenticated SELECT (its UPDATE is per column, below), the
--- service role the four DML privileges.
-select table_privs_are('public', 'users', 'anon', array[]::text[],
-  'anon has no privilege on public.users');
-select table_privs_are('public', 'users', 'authenticated', array['SELECT'],
-  'authenticated has only SELECT on public.users as a whole');
-select table_privs_are('public', 'users', 'service_role',
-  array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'service_role has SELECT, INSERT, UPDATE, DELETE on public.users');
+-- service role the four DML privileges; and authenticated nothing on the audit trail.
+select table_privs_are('public', t.name, t.grantee, t.privileges, t.description)
+from (values
+  ('users', 'anon', array[]::text[], 'anon has no privilege on public.users'),
+  ('users', 'authenticated', array['SELECT'],
+    'authenticated has only SELECT on public.users as a whole'),
+  ('users', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    'service_role has SELECT, INSERT, UPDATE, DELETE on public.users'),
+  ('user_sync_audit', 'authenticated', array[]::text[],
+    'authenticated has no privilege on the audit trail')
+) as t (name, grantee, privileges, description);
 
 -- Column grants: of the sync's columns, authenticated may update full_name and avatar_url and
 -- nothing else, and may insert none.
@@ -65,101 +62,84 @@ select is(
       'id', 'email', 'phone', 'full_name', 'avatar_url', 'role', 'email_confirmed_at',
       'is_anonymous', 'deleted_at', 'created_at', 'updated_at'
     ]) as c
-    where pg_catalog.has_column_privilege('authenticated', 'public.users', c, 'UPDATE')
+    where pg_catalog.has_column_privilege('authenticated', 'public.users', c, t.privilege)
   ),
-  array['full_name', 'avatar_url'],
-  'authenticated may update only full_name and avatar_url of public.users'
-);
-select is(
-  array(
-    select c from pg_catalog.unnest(array[
-      'id', 'email', 'phone', 'full_name', 'avatar_url', 'role', 'email_confirmed_at',
-      'is_anonymous', 'deleted_at', 'created_at', 'updated_at'
-    ]) as c
-    where pg_catalog.has_column_privilege('authenticated', 'public.users', c, 'INSERT')
-  ),
-  array[]::text[],
-  'authenticated may insert no column of public.users'
-);
+  t.columns,
+  t.description)
+from (values
+  ('UPDATE', array['full_name', 'avatar_url'],
+    'authenticated may update only full_name and avatar_url of public.users'),
+  ('INSERT', array[]::text[], 'authenticated may insert no column of public.users')
+) as t (privilege, columns, description);
 select column_privs_are('public', 'users', 'role', 'authenticated', array['SELECT'],
   'authenticated may read the role column and not write it');
 select column_privs_are('public', 'users', 'role', 'anon', array[]::text[],
   'anon has no privilege on the role column');
 
 -- The private schemas: user_sync for nobody of the API; user_sync_api for authenticated only.
-select schema_privs_are('user_sync', 'anon', array[]::text[],
-  'anon has no privilege on schema user_sync');
-select schema_privs_are('user_sync', 'authenticated', array[]::text[],
-  'authenticated has no privilege on schema user_sync');
-select schema_privs_are('user_sync', 'service_role', array[]::text[],
-  'service_role has no privilege on schema user_sync');
-select schema_privs_are('user_sync_api', 'anon', array[]::text[],
-  'anon has no privilege on schema user_sync_api');
-select schema_privs_are('user_sync_api', 'authenticated', array['USAGE'],
-  'authenticated may only use schema user_sync_api');
-select table_privs_are('public', 'user_sync_audit', 'authenticated', array[]::text[],
-  'authenticated has no privilege on the audit trail');
+select schema_privs_are(t.name, t.grantee, t.privileges, t.description)
+from (values
+  ('user_sync', 'anon', array[]::text[], 'anon has no privilege on schema user_sync'),
+  ('user_sync', 'authenticated', array[]::text[],
+    'authenticated has no privilege on schema user_sync'),
+  ('user_sync', 'service_role', array[]::text[],
+    'service_role has no privilege on schema user_sync'),
+  ('user_sync_api', 'anon', array[]::text[], 'anon has no privilege on schema user_sync_api'),
+  ('user_sync_api', 'authenticated', array['USAGE'],
+    'authenticated may only use schema user_sync_api')
+) as t (name, grantee, privileges, description);
 
 -- Security definer functions: every one in user_sync and user_sync_api, and the four entry
 -- points in public, with search_path pinned to `pg_catalog, pg_temp` (an empty path still lets
 -- a caller's temporary schema shadow names). public.sync_my_user is an invoker wrapper, so
 -- nothing privileged sits in the exposed schema but the service-role and Auth entry points.
--- (Other functions in public are the project's own, and not this suite's business.)
 select is_definer('user_sync', 'on_auth_user_change', array[]::name[],
   'the trigger function is security definer (GoTrue''s role may not write public.users)');
 select isnt_definer('public', 'sync_my_user', array[]::name[],
   'public.sync_my_user() is security invoker');
+
+-- The install's functions, for the checks below: all of user_sync and user_sync_api, and its
+-- five entry points in public (other functions in public are the project's own, and not this
+-- suite's business). A temporary view: gone at the rollback.
+create temporary view install_function as
+select p.oid, p.prosecdef as definer, coalesce(p.proconfig, '{}') as config,
+  p.pronamespace <> 'public'::regnamespace as private,
+  pg_catalog.format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname,
+    pg_catalog.oidvectortypes(p.proargtypes)) as signature
+from pg_catalog.pg_proc p
+where p.pronamespace in ('user_sync'::regnamespace, 'user_sync_api'::regnamespace)
+  or p.oid = any (array[
+    'public.sync_user(uuid, text, jsonb)'::regprocedure,
+    'public.resync_users(boolean, uuid[], integer, uuid)'::regprocedure,
+    'public.sync_my_user()'::regprocedure,
+    'public.hook_custom_access_token(jsonb)'::regprocedure,
+    'public.hook_before_user_created(jsonb)'::regprocedure
+  ]);
 select is(
-  array(
-    select pg_catalog.format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname,
-      pg_catalog.oidvectortypes(p.proargtypes))
-    from pg_catalog.pg_proc p
-    where p.oid = any (array[
-      'public.sync_user(uuid, text, jsonb)'::regprocedure,
-      'public.resync_users(boolean, uuid[], integer, uuid)'::regprocedure,
-      'public.hook_custom_access_token(jsonb)'::regprocedure,
-      'public.hook_before_user_created(jsonb)'::regprocedure
-    ]) and p.prosecdef
-    order by 1
-  ),
+  array(select f.signature from install_function f where f.definer and not f.private order by 1),
   array[
     'public.hook_before_user_created(jsonb)', 'public.hook_custom_access_token(jsonb)',
     'public.resync_users(boolean, uuid[], integer, uuid)', 'public.sync_user(uuid, text, jsonb)'
   ],
   'the four service-role and Auth entry points in public are security definer'
 );
+-- Each function below is one that breaks the rule; none may.
 select is(
   array(
-    select pg_catalog.format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname,
-      pg_catalog.oidvectortypes(p.proargtypes))
-    from pg_catalog.pg_proc p
-    where p.prosecdef
-      and (p.pronamespace in ('user_sync'::regnamespace, 'user_sync_api'::regnamespace)
-        or p.oid = any (array[
-          'public.sync_user(uuid, text, jsonb)'::regprocedure,
-          'public.resync_users(boolean, uuid[], integer, uuid)'::regprocedure,
-          'public.hook_custom_access_token(jsonb)'::regprocedure,
-          'public.hook_before_user_created(jsonb)'::regprocedure
-        ]))
-      and not (
-        coalesce(p.proconfig, '{}') @> array['search_path=pg_catalog, pg_temp']
-        and (select count(*) from pg_catalog.unnest(p.proconfig) s
-             where s like 'search_path=%') = 1
-      )
-    order by 1
-  ),
+    select f.signature from install_function f
+    where f.definer
+      and not (f.config @> array['search_path=pg_catalog, pg_temp']
+        and (select count(*) from pg_catalog.unnest(f.config) s
+             where s like 'search_path=%') = 1)
+    order by 1),
   array[]::text[],
   'every security definer function of the install has search_path = pg_catalog, pg_temp'
 );
 select is(
   array(
-    select pg_catalog.format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname,
-      pg_catalog.oidvectortypes(p.proargtypes))
-    from pg_catalog.pg_proc p
-    where p.pronamespace in ('user_sync'::regnamespace, 'user_sync_api'::regnamespace)
-      and not coalesce(p.proconfig, '{}') @> array['search_path=pg_catalog, pg_temp']
-    order by 1
-  ),
+    select f.signature from install_function f
+    where f.private and not f.config @> array['search_path=pg_catalog, pg_temp']
+    order by 1),
   array[]::text[],
   'every function in user_sync and user_sync_api pins search_path = pg_catalog, pg_temp'
 );
@@ -175,20 +155,9 @@ select ok(
 -- PUBLIC.
 select is(
   array(
-    select pg_catalog.format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname,
-      pg_catalog.oidvectortypes(p.proargtypes))
-    from pg_catalog.pg_proc p
-    where (p.pronamespace in ('user_sync'::regnamespace, 'user_sync_api'::regnamespace)
-        or p.oid = any (array[
-          'public.sync_user(uuid, text, jsonb)'::regprocedure,
-          'public.resync_users(boolean, uuid[], integer, uuid)'::regprocedure,
-          'public.sync_my_user()'::regprocedure,
-          'public.hook_custom_access_token(jsonb)'::regprocedure,
-          'public.hook_before_user_created(jsonb)'::regprocedure
-        ]))
-      and pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
-    order by 1
-  ),
+    select f.signature from install_function f
+    where pg_catalog.has_function_privilege('public', f.oid, 'EXECUTE')
+    order by 1),
   array[]::text[],
   'no function of the install is executable by PUBLIC'
 );

@@ -8,12 +8,15 @@
 -- the auth tables (and bypasses their RLS) but may not become GoTrue's role. The statements are
 -- GoTrue's all the same, and the trigger runs as its definer either way. Every id, email, phone
 -- and provider id is fresh and random; nothing else in auth.users is read. One transaction,
--- rolled back: the sign-ups succeed, and nothing stays.
+-- rolled back: the sign-ups succeed, and nothing stays (nor do the helpers below, made in
+-- pg_temp inside that transaction).
 
 begin;
 select plan(23);
 
 select
+  -- The role a sign-up gets when nothing else applies, as the project configured it.
+  (select r.role from user_sync.roles r where r.is_default) as default_role,
   gen_random_uuid() as u_email,
   gen_random_uuid() as u_autoconfirm,
   gen_random_uuid() as u_phone,
@@ -37,72 +40,139 @@ select
   (9000000000 + pg_catalog.floor(pg_catalog.random() * 1e9))::bigint::text as github_id,
   (8000000000 + pg_catalog.floor(pg_catalog.random() * 1e9))::bigint::text as github_id_2,
   -- A bcrypt hash's shape; nobody signs in with it.
-  '$2a$10$' || pg_catalog.repeat('pgtapNotARealHash', 4) as password_hash
+  '$2a$10$' || pg_catalog.repeat('pgtapNotARealHash', 4) as password_hash,
+  -- app_metadata as GoTrue writes it for an email sign-up.
+  '{"provider": "email", "providers": ["email"]}' as email_app
 \gset
 
--- The role a sign-up gets when nothing else applies, as the project configured it, and a role
--- of this file's own that only app_metadata can grant (rolled back with the rest).
-select r.role as default_role from user_sync.roles r where r.is_default \gset
-select 'pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
-  as staff_role \gset
+-- A role of this file's own that only app_metadata can grant (rolled back with the rest).
 insert into user_sync.roles (role, self_assignable, description)
-values (:'staff_role', false, 'pgTAP: granted only through app_metadata; rolled back');
+values ('pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8),
+  false, 'pgTAP: granted only through app_metadata; rolled back')
+returning role as staff_role \gset
+
+-- ------------------------------------------------------------------------------------------
+-- GoTrue's statements, as helpers. Each runs the very statements GoTrue runs, one by one and
+-- with GoTrue's SET lists (the update trigger fires only for the columns a statement names).
+
+-- The INSERT of every sign-up (models/user.go, tx.Create): every column of GoTrue's model, with
+-- '' rather than null in the tokens it leaves empty; role '' until user.SetRole.
+create procedure pg_temp.gotrue_insert(p_id uuid, p_email text, p_phone text, p_password text,
+  p_app jsonb, p_data jsonb, p_anonymous boolean default false)
+language sql as $$
+  insert into auth.users (
+    instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
+    confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
+    email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
+    raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
+    phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
+    email_change_token_current, email_change_confirm_status, banned_until,
+    reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
+  ) values (
+    '00000000-0000-0000-0000-000000000000', p_id, 'authenticated', '', p_email, p_password,
+    null, null, '', null, '', null, '', '', null, null, p_app, p_data, null, now(), now(),
+    p_phone, null, '', '', null, '', 0, null, '', null, false, null, p_anonymous
+  )
+$$;
+
+-- What GoTrue does to a user after that INSERT, step by step, in the order given (a step not
+-- named below raises case_not_found).
+create procedure pg_temp.gotrue(p_id uuid, variadic p_steps text[])
+language plpgsql as $$
+declare
+  step text;
+  kind text;
+begin
+  foreach step in array p_steps loop
+    -- email or phone, for the steps that come in both kinds.
+    kind := pg_catalog.split_part(step, '_', 2);
+    case step
+    -- user.SetRole: the second statement of every sign-up.
+    when 'set_role' then
+      update auth.users set role = 'authenticated', updated_at = now() where id = p_id;
+    -- createNewIdentity for an email or phone address (signup, invite, admin createUser).
+    when 'identity_email', 'identity_phone' then
+      insert into auth.identities (
+        provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
+      ) select p_id, p_id,
+          pg_catalog.jsonb_build_object('sub', p_id, kind, pg_catalog.to_jsonb(a) -> kind,
+            'email_verified', false, 'phone_verified', false),
+          kind, now(), now(), now(), gen_random_uuid()
+        from auth.users a where a.id = p_id;
+    -- createNewIdentity for OAuth (external.go): the provider's claims, already user_metadata.
+    when 'identity_oauth' then
+      insert into auth.identities (
+        provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
+      ) select a.raw_user_meta_data ->> 'provider_id', p_id, a.raw_user_meta_data,
+          a.raw_app_meta_data ->> 'provider', now(), now(), now(), gen_random_uuid()
+        from auth.users a where a.id = p_id;
+    -- signup.go: the new identity's data merged into user_metadata.
+    when 'merge_identity' then
+      update auth.users
+      set raw_user_meta_data = raw_user_meta_data
+          || (select i.identity_data from auth.identities i where i.user_id = p_id),
+        updated_at = now()
+      where id = p_id;
+    -- The confirmation mail, and the invite (invite.go): a token and when it was sent.
+    when 'mail_confirmation' then
+      update auth.users
+      set confirmation_token =
+          pg_catalog.encode(pg_catalog.sha224(gen_random_uuid()::text::bytea), 'hex'),
+        confirmation_sent_at = now(), updated_at = now()
+      where id = p_id;
+    when 'mail_invite' then
+      update auth.users
+      set invited_at = now(),
+        confirmation_token =
+          pg_catalog.encode(pg_catalog.sha224(gen_random_uuid()::text::bytea), 'hex'),
+        confirmation_sent_at = now(), updated_at = now()
+      where id = p_id;
+    -- user.Confirm (the link, autoconfirm, a provider vouching for the address) and
+    -- user.ConfirmPhone (the OTP): the confirmation, then "<kind>_verified" in user_metadata.
+    when 'confirm_email', 'confirm_phone' then
+      execute pg_catalog.format('update auth.users set confirmation_token = '''', %I = now(), '
+        'updated_at = now() where id = $1', kind || '_confirmed_at') using p_id;
+      update auth.users
+      set raw_user_meta_data = raw_user_meta_data
+          || pg_catalog.jsonb_build_object(kind || '_verified', true),
+        updated_at = now()
+      where id = p_id;
+    -- A sign-in.
+    when 'sign_in' then
+      update auth.users set last_sign_in_at = now(), updated_at = now() where id = p_id;
+    end case;
+  end loop;
+end
+$$;
+
+-- pgTAP's is() on a user's app row: the columns `want` names, and `confirmed` (whether
+-- email_confirmed_at is set), as jsonb, so that a failure shows both. A name the row does not
+-- have is left out of it, so a misspelt one fails rather than matching null.
+create function pg_temp.row_is(p_id uuid, want jsonb, description text) returns text
+language sql as $$
+  select is((select pg_catalog.jsonb_object_agg(k, r.v -> k)
+    from (select pg_catalog.to_jsonb(u) || pg_catalog.jsonb_build_object('confirmed',
+        u.email_confirmed_at is not null) as v from public.users u where u.id = p_id) r,
+      pg_catalog.jsonb_object_keys(want) k where r.v ? k), want, description)
+$$;
 
 -- ------------------------------------------------------------------------------------------
 -- Email sign-up, "Confirm email" on (signup.go signupNewUser, then the confirmation mail).
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_email', 'authenticated', '',
-  :'u_email' || '@example.com', :'password_hash', null, null, '', null, '', null, '', '', null,
-  null, '{"provider": "email", "providers": ["email"]}', '{"full_name": "Ada Lovelace"}', null,
-  now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
+call pg_temp.gotrue_insert(:'u_email', :'u_email' || '@example.com', null, :'password_hash',
+  :'email_app', '{"full_name": "Ada Lovelace"}');
 select ok(
   exists (select from public.users u where u.id = :'u_email'),
   'email sign-up: the app row exists right after GoTrue''s INSERT, in the same transaction'
 );
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_email';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) values (
-  :'u_email', :'u_email',
-  pg_catalog.jsonb_build_object('sub', :'u_email', 'email', :'u_email' || '@example.com',
-    'email_verified', false, 'phone_verified', false),
-  'email', now(), now(), now(), gen_random_uuid()
-);
-update auth.users set raw_user_meta_data = raw_user_meta_data
-    || pg_catalog.jsonb_build_object('sub', :'u_email', 'email', :'u_email' || '@example.com',
-      'email_verified', false, 'phone_verified', false),
-  updated_at = now()
-where id = :'u_email';
-update auth.users
-set confirmation_token =
-    pg_catalog.encode(pg_catalog.sha224(gen_random_uuid()::text::bytea), 'hex'),
-  confirmation_sent_at = now(), updated_at = now()
-where id = :'u_email';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.phone, u.full_name, u.avatar_url, u.role, u.is_anonymous,
-      u.email_confirmed_at is not null as confirmed, u.deleted_at
-    from public.users u where u.id = :'u_email') r),
+call pg_temp.gotrue(:'u_email', 'set_role', 'identity_email', 'merge_identity',
+  'mail_confirmation');
+select pg_temp.row_is(:'u_email',
   pg_catalog.jsonb_build_object('email', :'u_email' || '@example.com', 'phone', null,
     'full_name', 'Ada Lovelace', 'avatar_url', null, 'role', :'default_role',
     'is_anonymous', false, 'confirmed', false, 'deleted_at', null),
-  'email sign-up: email, the name from user_metadata, the default role, not confirmed yet'
-);
+  'email sign-up: email, the name from user_metadata, the default role, not confirmed yet');
 -- The confirmation link (verify.go, user.Confirm).
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_email';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_email';
+call pg_temp.gotrue(:'u_email', 'confirm_email');
 select is(
   (select u.email_confirmed_at from public.users u where u.id = :'u_email'),
   (select a.email_confirmed_at from auth.users a where a.id = :'u_email'),
@@ -110,140 +180,47 @@ select is(
 );
 
 -- Email sign-up with autoconfirm: the same, confirmed in the same transaction.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_autoconfirm', 'authenticated', '',
-  :'u_autoconfirm' || '@example.com', :'password_hash', null, null, '', null, '', null, '', '',
-  null, null, '{"provider": "email", "providers": ["email"]}',
-  '{"name": "Grace Hopper", "avatar_url": "https://example.com/grace.png"}', null,
-  now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_autoconfirm';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) values (
-  :'u_autoconfirm', :'u_autoconfirm',
-  pg_catalog.jsonb_build_object('sub', :'u_autoconfirm',
-    'email', :'u_autoconfirm' || '@example.com', 'email_verified', false, 'phone_verified', false),
-  'email', now(), now(), now(), gen_random_uuid()
-);
-update auth.users set raw_user_meta_data = raw_user_meta_data
-    || pg_catalog.jsonb_build_object('sub', :'u_autoconfirm',
-      'email', :'u_autoconfirm' || '@example.com', 'email_verified', false,
-      'phone_verified', false),
-  updated_at = now()
-where id = :'u_autoconfirm';
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_autoconfirm';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_autoconfirm';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.avatar_url, u.role, u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_autoconfirm') r),
+call pg_temp.gotrue_insert(:'u_autoconfirm', :'u_autoconfirm' || '@example.com', null,
+  :'password_hash', :'email_app',
+  '{"name": "Grace Hopper", "avatar_url": "https://example.com/grace.png"}');
+call pg_temp.gotrue(:'u_autoconfirm', 'set_role', 'identity_email', 'merge_identity',
+  'confirm_email');
+select pg_temp.row_is(:'u_autoconfirm',
   pg_catalog.jsonb_build_object('email', :'u_autoconfirm' || '@example.com',
     'full_name', 'Grace Hopper', 'avatar_url', 'https://example.com/grace.png',
     'role', :'default_role', 'confirmed', true),
-  'email sign-up with autoconfirm: name and avatar_url from user_metadata, confirmed'
-);
+  'email sign-up with autoconfirm: name and avatar_url from user_metadata, confirmed');
 
 -- ------------------------------------------------------------------------------------------
--- Phone sign-up (signup.go): no email at all, the number as digits.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_phone', 'authenticated', '', null,
-  :'password_hash', null, null, '', null, '', null, '', '', null, null,
-  '{"provider": "phone", "providers": ["phone"]}', '{}', null, now(), now(), :'phone', null,
-  '', '', null, '', 0, null, '', null, false, null, false
-);
+-- Phone sign-up (signup.go): no email at all, the number as digits; then the OTP
+-- (user.ConfirmPhone).
+call pg_temp.gotrue_insert(:'u_phone', null, :'phone', :'password_hash',
+  '{"provider": "phone", "providers": ["phone"]}', '{}');
 select ok(
   exists (select from public.users u where u.id = :'u_phone'),
   'phone sign-up: the app row exists right after GoTrue''s INSERT'
 );
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_phone';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) values (
-  :'u_phone', :'u_phone',
-  pg_catalog.jsonb_build_object('sub', :'u_phone', 'phone', :'phone', 'email_verified', false,
-    'phone_verified', false),
-  'phone', now(), now(), now(), gen_random_uuid()
-);
-update auth.users set raw_user_meta_data = raw_user_meta_data
-    || pg_catalog.jsonb_build_object('sub', :'u_phone', 'phone', :'phone',
-      'email_verified', false, 'phone_verified', false),
-  updated_at = now()
-where id = :'u_phone';
--- The OTP (user.ConfirmPhone).
-update auth.users set confirmation_token = '', phone_confirmed_at = now(), updated_at = now()
-where id = :'u_phone';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"phone_verified": true}',
-  updated_at = now()
-where id = :'u_phone';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.phone, u.full_name, u.role, u.is_anonymous,
-      u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_phone') r),
+call pg_temp.gotrue(:'u_phone', 'set_role', 'identity_phone', 'merge_identity', 'confirm_phone');
+select pg_temp.row_is(:'u_phone',
   pg_catalog.jsonb_build_object('email', null, 'phone', :'phone', 'full_name', null,
     'role', :'default_role', 'is_anonymous', false, 'confirmed', false),
-  'phone sign-up: the phone number, no email, no name made up, the default role'
-);
+  'phone sign-up: the phone number, no email, no name made up, the default role');
 
 -- ------------------------------------------------------------------------------------------
--- Anonymous sign-in (anonymous.go): no email, no phone, no identity, app_metadata {}.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_anon', 'authenticated', '', null, '', null, null,
-  '', null, '', null, '', '', null, null, '{}', '{}', null, now(), now(), null, null, '', '',
-  null, '', 0, null, '', null, false, null, true
-);
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_anon';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.phone, u.full_name, u.avatar_url, u.role, u.is_anonymous
-    from public.users u where u.id = :'u_anon') r),
+-- Anonymous sign-in (anonymous.go): no email, no phone, no password, no identity,
+-- app_metadata {}.
+call pg_temp.gotrue_insert(:'u_anon', null, null, '', '{}', '{}', p_anonymous => true);
+call pg_temp.gotrue(:'u_anon', 'set_role');
+select pg_temp.row_is(:'u_anon',
   pg_catalog.jsonb_build_object('email', null, 'phone', null, 'full_name', null,
     'avatar_url', null, 'role', :'default_role', 'is_anonymous', true),
-  'anonymous sign-in: is_anonymous, no contact data, the default role'
-);
+  'anonymous sign-in: is_anonymous, no contact data, the default role');
 
 -- ------------------------------------------------------------------------------------------
 -- OAuth, Google (external.go): the provider's claims become user_metadata; Google names the
--- person in full_name and name, the picture in picture and avatar_url.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_google', 'authenticated', '',
-  :'u_google' || '@gmail.example', '', null, null, '', null, '', null, '', '', null, null,
+-- person in full_name and name, the picture in picture and avatar_url. The provider vouches for
+-- the address (user.Confirm), and the user is signed in.
+call pg_temp.gotrue_insert(:'u_google', :'u_google' || '@gmail.example', null, '',
   '{"provider": "google", "providers": ["google"]}',
   pg_catalog.jsonb_build_object(
     'iss', 'https://accounts.google.com', 'sub', :'google_sub', 'name', 'Ada Lovelace',
@@ -251,36 +228,18 @@ insert into auth.users (
     'picture', 'https://lh3.googleusercontent.com/a/' || :'google_sub' || '=s96-c',
     'full_name', 'Ada Lovelace',
     'avatar_url', 'https://lh3.googleusercontent.com/a/' || :'google_sub' || '=s96-c',
-    'provider_id', :'google_sub', 'email_verified', true, 'phone_verified', false),
-  null, now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
+    'provider_id', :'google_sub', 'email_verified', true, 'phone_verified', false));
 select ok(
   exists (select from public.users u where u.id = :'u_google'),
   'Google sign-in: the app row exists right after GoTrue''s INSERT'
 );
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_google';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) select :'google_sub', :'u_google', a.raw_user_meta_data, 'google', now(), now(), now(),
-    gen_random_uuid()
-  from auth.users a where a.id = :'u_google';
--- The provider vouches for the address: user.Confirm.
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_google';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_google';
-update auth.users set last_sign_in_at = now(), updated_at = now() where id = :'u_google';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.avatar_url, u.role, u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_google') r),
+call pg_temp.gotrue(:'u_google', 'set_role', 'identity_oauth', 'confirm_email', 'sign_in');
+select pg_temp.row_is(:'u_google',
   pg_catalog.jsonb_build_object('email', :'u_google' || '@gmail.example',
     'full_name', 'Ada Lovelace',
     'avatar_url', 'https://lh3.googleusercontent.com/a/' || :'google_sub' || '=s96-c',
     'role', :'default_role', 'confirmed', true),
-  'Google sign-in: name and picture from Google''s claims, confirmed, the default role'
-);
+  'Google sign-in: name and picture from Google''s claims, confirmed, the default role');
 -- A later sign-in with the same Google account (the AccountExists branch): the new claims are
 -- merged into user_metadata, but the profile already belongs to the user.
 update auth.identities set identity_data = identity_data
@@ -290,7 +249,7 @@ where provider_id = :'google_sub' and provider = 'google';
 update auth.users set raw_user_meta_data = raw_user_meta_data
     || '{"name": "Ada King", "full_name": "Ada King"}', updated_at = now()
 where id = :'u_google';
-update auth.users set last_sign_in_at = now(), updated_at = now() where id = :'u_google';
+call pg_temp.gotrue(:'u_google', 'sign_in');
 select is(
   (select u.full_name from public.users u where u.id = :'u_google'),
   'Ada Lovelace',
@@ -299,159 +258,60 @@ select is(
 
 -- ------------------------------------------------------------------------------------------
 -- OAuth, GitHub: the login in user_name and preferred_username, the picture in avatar_url, a
--- display name in name and full_name only when the profile has one.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_github', 'authenticated', '',
-  :'u_github' || '@github.example', '', null, null, '', null, '', null, '', '', null, null,
+-- display name in name and full_name only when the profile has one (the second has none: the
+-- login is the name). Otherwise as Google.
+call pg_temp.gotrue_insert(:'u_github', :'u_github' || '@github.example', null, '',
   '{"provider": "github", "providers": ["github"]}',
   pg_catalog.jsonb_build_object(
     'iss', 'https://api.github.com', 'sub', :'github_id', 'email', :'u_github' || '@github.example',
     'user_name', 'octocat',
     'avatar_url', 'https://avatars.githubusercontent.com/u/' || :'github_id' || '?v=4',
     'provider_id', :'github_id', 'email_verified', true, 'phone_verified', false,
-    'preferred_username', 'octocat', 'name', 'The Octocat', 'full_name', 'The Octocat'),
-  null, now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_github';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) select :'github_id', :'u_github', a.raw_user_meta_data, 'github', now(), now(), now(),
-    gen_random_uuid()
-  from auth.users a where a.id = :'u_github';
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_github';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_github';
-update auth.users set last_sign_in_at = now(), updated_at = now() where id = :'u_github';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.avatar_url, u.role, u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_github') r),
-  pg_catalog.jsonb_build_object('email', :'u_github' || '@github.example',
-    'full_name', 'The Octocat',
-    'avatar_url', 'https://avatars.githubusercontent.com/u/' || :'github_id' || '?v=4',
-    'role', :'default_role', 'confirmed', true),
-  'GitHub sign-in: the display name and avatar_url from GitHub''s claims, confirmed'
-);
-
--- A GitHub profile without a display name: the login is the name.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_github_noname', 'authenticated', '',
-  :'u_github_noname' || '@github.example', '', null, null, '', null, '', null, '', '', null,
-  null, '{"provider": "github", "providers": ["github"]}',
+    'preferred_username', 'octocat', 'name', 'The Octocat', 'full_name', 'The Octocat'));
+call pg_temp.gotrue_insert(:'u_github_noname', :'u_github_noname' || '@github.example', null, '',
+  '{"provider": "github", "providers": ["github"]}',
   pg_catalog.jsonb_build_object(
     'iss', 'https://api.github.com', 'sub', :'github_id_2',
     'email', :'u_github_noname' || '@github.example', 'user_name', 'hubot',
     'avatar_url', 'https://avatars.githubusercontent.com/u/' || :'github_id_2' || '?v=4',
     'provider_id', :'github_id_2', 'email_verified', true, 'phone_verified', false,
-    'preferred_username', 'hubot'),
-  null, now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_github_noname';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) select :'github_id_2', :'u_github_noname', a.raw_user_meta_data, 'github', now(), now(), now(),
-    gen_random_uuid()
-  from auth.users a where a.id = :'u_github_noname';
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_github_noname';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_github_noname';
-update auth.users set last_sign_in_at = now(), updated_at = now() where id = :'u_github_noname';
-select is(
-  (select u.full_name from public.users u where u.id = :'u_github_noname'),
-  'hubot',
-  'GitHub sign-in without a display name: the login (user_name) is the name'
-);
+    'preferred_username', 'hubot'));
+call pg_temp.gotrue(:'u_github', 'set_role', 'identity_oauth', 'confirm_email', 'sign_in');
+call pg_temp.gotrue(:'u_github_noname', 'set_role', 'identity_oauth', 'confirm_email', 'sign_in');
+select pg_temp.row_is(t.id, t.want, t.description)
+from (values
+  (:'u_github'::uuid,
+    pg_catalog.jsonb_build_object('email', :'u_github' || '@github.example',
+      'full_name', 'The Octocat',
+      'avatar_url', 'https://avatars.githubusercontent.com/u/' || :'github_id' || '?v=4',
+      'role', :'default_role', 'confirmed', true),
+    'GitHub sign-in: the display name and avatar_url from GitHub''s claims, confirmed'),
+  (:'u_github_noname'::uuid, '{"full_name": "hubot"}'::jsonb,
+    'GitHub sign-in without a display name: the login (user_name) is the name')
+) as t (id, want, description);
 
 -- ------------------------------------------------------------------------------------------
 -- Invite (invite.go): no password, an email identity, invited_at and a token.
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_invite', 'authenticated', '',
-  :'u_invite' || '@example.com', '', null, null, '', null, '', null, '', '', null, null,
-  '{"provider": "email", "providers": ["email"]}', '{"full_name": "Invited Person"}', null,
-  now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_invite';
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) values (
-  :'u_invite', :'u_invite',
-  pg_catalog.jsonb_build_object('sub', :'u_invite', 'email', :'u_invite' || '@example.com',
-    'email_verified', false, 'phone_verified', false),
-  'email', now(), now(), now(), gen_random_uuid()
-);
-update auth.users
-set invited_at = now(),
-  confirmation_token = pg_catalog.encode(pg_catalog.sha224(gen_random_uuid()::text::bytea), 'hex'),
-  confirmation_sent_at = now(), updated_at = now()
-where id = :'u_invite';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.role, u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_invite') r),
+call pg_temp.gotrue_insert(:'u_invite', :'u_invite' || '@example.com', null, '', :'email_app',
+  '{"full_name": "Invited Person"}');
+call pg_temp.gotrue(:'u_invite', 'set_role', 'identity_email', 'mail_invite');
+select pg_temp.row_is(:'u_invite',
   pg_catalog.jsonb_build_object('email', :'u_invite' || '@example.com',
     'full_name', 'Invited Person', 'role', :'default_role', 'confirmed', false),
-  'invite: the invited email and name, the default role, not confirmed'
-);
+  'invite: the invited email and name, the default role, not confirmed');
 
 -- ------------------------------------------------------------------------------------------
 -- Admin createUser (admin.go, supabase.auth.admin.createUser with app_metadata.role): the INSERT
 -- carries only {provider, providers}; the caller's app_metadata arrives in a later UPDATE,
 -- then the role and the confirmation (auth#975).
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-) values (
-  '00000000-0000-0000-0000-000000000000', :'u_admin', 'authenticated', '',
-  :'u_admin' || '@example.com', :'password_hash', null, null, '', null, '', null, '', '', null,
-  null, '{"provider": "email", "providers": ["email"]}', '{"full_name": "Staff Member"}', null,
-  now(), now(), null, null, '', '', null, '', 0, null, '', null, false, null, false
-);
+call pg_temp.gotrue_insert(:'u_admin', :'u_admin' || '@example.com', null, :'password_hash',
+  :'email_app', '{"full_name": "Staff Member"}');
 select is(
   (select u.role from public.users u where u.id = :'u_admin'),
   :'default_role',
   'admin createUser: after the INSERT (no app_metadata role yet) the row has the default role'
 );
-insert into auth.identities (
-  provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id
-) values (
-  :'u_admin', :'u_admin',
-  pg_catalog.jsonb_build_object('sub', :'u_admin', 'email_verified', false,
-    'phone_verified', false, 'email', :'u_admin' || '@example.com'),
-  'email', now(), now(), now(), gen_random_uuid()
-);
+call pg_temp.gotrue(:'u_admin', 'identity_email');
 update auth.users set raw_app_meta_data = raw_app_meta_data
     || pg_catalog.jsonb_build_object('role', :'staff_role'),
   updated_at = now()
@@ -461,34 +321,21 @@ select is(
   :'staff_role',
   'admin createUser: the later app_metadata UPDATE grants its role'
 );
-update auth.users set role = 'authenticated', updated_at = now() where id = :'u_admin';
-update auth.users set confirmation_token = '', email_confirmed_at = now(), updated_at = now()
-where id = :'u_admin';
-update auth.users set raw_user_meta_data = raw_user_meta_data || '{"email_verified": true}',
-  updated_at = now()
-where id = :'u_admin';
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.role, u.email_confirmed_at is not null as confirmed
-    from public.users u where u.id = :'u_admin') r),
+call pg_temp.gotrue(:'u_admin', 'set_role', 'confirm_email');
+select pg_temp.row_is(:'u_admin',
   pg_catalog.jsonb_build_object('email', :'u_admin' || '@example.com',
     'full_name', 'Staff Member', 'role', :'staff_role', 'confirmed', true),
-  'admin createUser with email_confirm: the granted role kept, confirmed'
-);
+  'admin createUser with email_confirm: the granted role kept, confirmed');
 
 -- ------------------------------------------------------------------------------------------
 -- Plain SQL: a seed script or the SQL editor, naming few columns, metadata or none.
 insert into auth.users (id, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
 values (:'u_sql', :'u_sql' || '@example.com', pg_catalog.jsonb_build_object('role', :'staff_role'),
   '{"full_name": "Seeded User"}', now(), now());
-select is(
-  (select pg_catalog.to_jsonb(r) from (
-    select u.email, u.full_name, u.role, u.is_anonymous
-    from public.users u where u.id = :'u_sql') r),
+select pg_temp.row_is(:'u_sql',
   pg_catalog.jsonb_build_object('email', :'u_sql' || '@example.com', 'full_name', 'Seeded User',
     'role', :'staff_role', 'is_anonymous', false),
-  'plain SQL insert: a row with the metadata''s name and app_metadata''s role'
-);
+  'plain SQL insert: a row with the metadata''s name and app_metadata''s role');
 insert into auth.users (id) values (:'u_sql_bare');
 select is(
   (select pg_catalog.to_jsonb(r) from (
@@ -509,43 +356,27 @@ select is(
 );
 
 -- ------------------------------------------------------------------------------------------
--- Every one of them: exactly one row, in step with the mapping, no failure on record.
-select is(
-  (select pg_catalog.count(*) from public.users u
-   where u.id = any (array[:'u_email', :'u_autoconfirm', :'u_phone', :'u_anon', :'u_google',
-     :'u_github', :'u_github_noname', :'u_invite', :'u_admin', :'u_sql', :'u_sql_bare',
-     :'u_bulk_1', :'u_bulk_2', :'u_bulk_3']::uuid[])),
-  14::bigint,
-  'all 14 sign-ups have an app row'
-);
-select is(
-  (select pg_catalog.count(*) from user_sync.sync_failures f
-   where f.user_id = any (array[:'u_email', :'u_autoconfirm', :'u_phone', :'u_anon',
-     :'u_google', :'u_github', :'u_github_noname', :'u_invite', :'u_admin', :'u_sql',
-     :'u_sql_bare', :'u_bulk_1', :'u_bulk_2', :'u_bulk_3']::uuid[])),
-  0::bigint,
-  'no sync failure is on record for any of them'
-);
-select is(
-  (select pg_catalog.array_agg(i order by i)
-   from pg_catalog.unnest(array[:'u_email', :'u_autoconfirm', :'u_phone', :'u_anon', :'u_google',
-       :'u_github', :'u_github_noname', :'u_invite', :'u_admin', :'u_sql', :'u_sql_bare',
-       :'u_bulk_1', :'u_bulk_2', :'u_bulk_3']::uuid[]) as i
-   cross join lateral user_sync.plan(i, i) p
-   where not p.in_sync),
-  null,
-  'every one of them is in step with the mapping (user_sync.plan, one id at a time)'
-);
-select is(
-  (select pg_catalog.count(*) from public.users u
-   where u.id = any (array[:'u_email', :'u_autoconfirm', :'u_phone', :'u_anon', :'u_google',
-     :'u_github', :'u_github_noname', :'u_invite', :'u_admin', :'u_sql', :'u_sql_bare',
-     :'u_bulk_1', :'u_bulk_2', :'u_bulk_3']::uuid[])
-     and u.created_at is distinct from (select a.created_at from auth.users a where a.id = u.id)
-     and (select a.created_at from auth.users a where a.id = u.id) is not null),
-  0::bigint,
-  'created_at follows auth.users'
-);
+-- Every one of them: exactly one row, in step with the mapping, no failure on record. Each
+-- query lists the users that break the rule (so a failure names them); none may.
+select pg_catalog.format('{%s}', pg_catalog.concat_ws(',', :'u_email', :'u_autoconfirm',
+  :'u_phone', :'u_anon', :'u_google', :'u_github', :'u_github_noname', :'u_invite', :'u_admin',
+  :'u_sql', :'u_sql_bare', :'u_bulk_1', :'u_bulk_2', :'u_bulk_3')) as everyone \gset
+select is(t.breaking, '{}'::uuid[], t.description)
+from (values
+  (array(select i from pg_catalog.unnest(:'everyone'::uuid[]) as i
+      where not exists (select from public.users u where u.id = i)),
+    'all 14 sign-ups have an app row'),
+  (array(select f.user_id from user_sync.sync_failures f
+      where f.user_id = any (:'everyone'::uuid[])),
+    'no sync failure is on record for any of them'),
+  (array(select i from pg_catalog.unnest(:'everyone'::uuid[]) as i
+      cross join lateral user_sync.plan(i, i) p where not p.in_sync),
+    'every one of them is in step with the mapping (user_sync.plan, one id at a time)'),
+  (array(select u.id from public.users u join auth.users a using (id)
+      where u.id = any (:'everyone'::uuid[])
+        and a.created_at is not null and u.created_at is distinct from a.created_at),
+    'created_at follows auth.users')
+) as t (breaking, description);
 
 select * from finish();
 rollback;

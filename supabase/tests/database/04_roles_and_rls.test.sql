@@ -7,7 +7,8 @@
 --
 -- Users are made in GoTrue's statement order with fresh random ids, and acted as the way
 -- PostgREST does (`set local role`, `request.jwt.claims`). Roles for the test are inserted
--- into user_sync.roles inside the transaction. Rolled back: nothing stays.
+-- into user_sync.roles inside the transaction. Rolled back: nothing stays (nor do the helpers,
+-- made in pg_temp inside the transaction).
 
 begin;
 select plan(32);
@@ -21,9 +22,9 @@ select
   'pgtap_self_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
     as self_role,
   'pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
-    as staff_role
+    as staff_role,
+  (select r.role from user_sync.roles r where r.is_default) as default_role
 \gset
-select r.role as default_role from user_sync.roles r where r.is_default \gset
 select
   pg_catalog.json_build_object('sub', :'alice', 'role', 'authenticated')::text as alice_claims,
   pg_catalog.json_build_object('sub', :'alice', 'role', 'anon')::text as anon_claims
@@ -54,21 +55,14 @@ select ok(
 );
 
 -- Five email sign-ups (signup.go: INSERT with options.data as user_metadata, then SetRole).
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-)
-select '00000000-0000-0000-0000-000000000000'::uuid, s.id, 'authenticated', '',
-  s.id::text || '@example.com', '', null::timestamptz, null::timestamptz, '', null::timestamptz,
-  '', null::timestamptz, '', '', null::timestamptz, null::timestamptz,
-  '{"provider": "email", "providers": ["email"]}'::jsonb, s.data, null::boolean, now(), now(),
-  null, null::timestamptz, '', '', null::timestamptz, '', 0, null::timestamptz, '',
-  null::timestamptz, false, null::timestamptz, false
+-- GoTrue's INSERT names every column of its model (03 writes it out); those not named here it
+-- writes as null or as the column's default, so the row, which is all the trigger sees, is the
+-- same.
+insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, instance_id, aud, role,
+  encrypted_password, confirmation_token, recovery_token, email_change_token_new, email_change,
+  created_at, updated_at)
+select s.id, s.id::text || '@example.com', s.data, '{"provider": "email", "providers": ["email"]}',
+  '00000000-0000-0000-0000-000000000000', 'authenticated', '', '', '', '', '', '', now(), now()
 from (values
   (:'alice'::uuid, '{"full_name": "Alice"}'::jsonb),
   (:'bob'::uuid, '{"full_name": "Bob"}'::jsonb),
@@ -81,64 +75,42 @@ where id = any (array[:'alice', :'bob', :'chooser', :'climber', :'guesser']::uui
 
 -- ------------------------------------------------------------------------------------------
 -- user_metadata at sign-up.
-select is(
-  (select u.role from public.users u where u.id = :'chooser'),
-  :'self_role',
-  'sign-up asking for a self-assignable role in user_metadata gets it'
-);
-select is(
-  (select u.role from public.users u where u.id = :'climber'),
-  :'default_role',
-  'sign-up asking for a role only app_metadata grants gets the default role'
-);
-select is(
-  (select u.role from public.users u where u.id = :'guesser'),
-  :'default_role',
-  'sign-up asking for an unknown role gets the default role'
-);
+select is((select u.role from public.users u where u.id = t.id), t.role, t.description)
+from (values
+  (:'chooser'::uuid, :'self_role',
+    'sign-up asking for a self-assignable role in user_metadata gets it'),
+  (:'climber'::uuid, :'default_role',
+    'sign-up asking for a role only app_metadata grants gets the default role'),
+  (:'guesser'::uuid, :'default_role', 'sign-up asking for an unknown role gets the default role')
+) as t (id, role, description);
 
--- user_metadata later (PUT /user with data: the whole merged map written back).
-update auth.users
-set raw_user_meta_data = raw_user_meta_data || pg_catalog.jsonb_build_object('role', :'staff_role'),
-  updated_at = now()
-where id = any (array[:'alice', :'chooser']::uuid[]);
-select is(
-  (select u.role from public.users u where u.id = :'alice'),
-  :'default_role',
-  'updateUser({data: {role}}) later: a role only app_metadata grants is not taken'
-);
-select is(
-  (select u.role from public.users u where u.id = :'chooser'),
-  :'self_role',
-  'updateUser({data: {role}}) later: a self-chosen role is not replaced either'
-);
-update auth.users
-set raw_user_meta_data = raw_user_meta_data || pg_catalog.jsonb_build_object('role', :'self_role'),
-  updated_at = now()
-where id = :'alice';
-select is(
-  (select u.role from public.users u where u.id = :'alice'),
-  :'default_role',
-  'updateUser({data: {role}}) later: even a self-assignable role counts only at sign-up'
-);
-
--- app_metadata: the admin's grant and revocation (PUT /admin/users/:id).
-update auth.users
-set raw_app_meta_data = raw_app_meta_data || pg_catalog.jsonb_build_object('role', :'staff_role'),
-  updated_at = now()
-where id = :'alice';
-select is(
-  (select u.role from public.users u where u.id = :'alice'),
-  :'staff_role',
-  'app_metadata.role set by an admin grants the role'
-);
-update auth.users set raw_app_meta_data = raw_app_meta_data - 'role', updated_at = now()
-where id = :'alice';
-select is(
-  (select u.role from public.users u where u.id = :'alice'),
-  :'default_role',
-  'app_metadata.role removed: back to the default role'
-);
+-- Later writes of the metadata, in this order, each followed by the role it leaves: user_metadata
+-- (PUT /user with data) and app_metadata (the admin's PUT /admin/users/:id). GoTrue merges the
+-- keys sent into the map and writes the whole map back; a key sent as null is removed (these
+-- maps are flat, so jsonb_strip_nulls removes just that key).
+create function pg_temp.role_after(p_id uuid, p_map text, p_keys jsonb, p_role text,
+  p_description text) returns text language plpgsql as $$
+begin
+  execute pg_catalog.format(
+    'update auth.users set %1$I = pg_catalog.jsonb_strip_nulls(%1$I || $2), updated_at = now() '
+    'where id = $1', p_map) using p_id, p_keys;
+  return is((select u.role from public.users u where u.id = p_id), p_role, p_description);
+end
+$$;
+select pg_temp.role_after(t.id, t.map, pg_catalog.jsonb_build_object('role', t.asked), t.role,
+  t.description)
+from (values
+  (:'alice'::uuid, 'raw_user_meta_data', :'staff_role', :'default_role',
+    'updateUser({data: {role}}) later: a role only app_metadata grants is not taken'),
+  (:'chooser'::uuid, 'raw_user_meta_data', :'staff_role', :'self_role',
+    'updateUser({data: {role}}) later: a self-chosen role is not replaced either'),
+  (:'alice'::uuid, 'raw_user_meta_data', :'self_role', :'default_role',
+    'updateUser({data: {role}}) later: even a self-assignable role counts only at sign-up'),
+  (:'alice'::uuid, 'raw_app_meta_data', :'staff_role', :'staff_role',
+    'app_metadata.role set by an admin grants the role'),
+  (:'alice'::uuid, 'raw_app_meta_data', null, :'default_role',
+    'app_metadata.role removed: back to the default role')
+) as t (id, map, asked, role, description);
 
 -- A role written straight into public.users, behind app_metadata's back, does not survive a
 -- sync (here the service role's sync_user, as the edge function calls it).
@@ -187,56 +159,39 @@ select is(
   '{"full_name": "Alice A.", "avatar_url": "https://example.com/alice.png"}'::jsonb,
   'authenticated: the profile edit is stored'
 );
-select throws_ok(
-  pg_catalog.format('update public.users set role = %L where id = %L', :'staff_role', :'alice'),
-  '42501', null,
-  'authenticated: updating the own role is refused (42501)'
-);
-select throws_ok(
-  pg_catalog.format('update public.users set role = %L where id = %L', :'default_role', :'alice'),
-  '42501', null,
-  'authenticated: updating the own role is refused even to the role already held'
-);
-select throws_ok(
-  pg_catalog.format('update public.users set email = %L where id = %L', 'x@example.com', :'alice'),
-  '42501', null,
-  'authenticated: updating the own email (an auth-owned column) is refused'
-);
 select is_empty(
   pg_catalog.format('update public.users set full_name = %L where id = %L returning id',
     'Mallory', :'bob'),
   'authenticated: updating another user''s profile changes no row'
 );
-select throws_ok(
-  pg_catalog.format(
-    'insert into public.users (id, role) values (%L, %L)', gen_random_uuid(), :'staff_role'),
-  '42501', null,
-  'authenticated: inserting a row is refused'
-);
-select throws_ok(
-  pg_catalog.format('delete from public.users where id = %L', :'alice'),
-  '42501', null,
-  'authenticated: deleting the own row is refused'
-);
-select throws_ok(
-  pg_catalog.format('update public.users set full_name = %L where id = %L',
-    pg_catalog.repeat('x', 201), :'alice'),
-  '23514', null,
-  'authenticated: a full_name over 200 characters is refused (23514)'
-);
-select throws_ok('select r.role from user_sync.roles r', '42501', null,
-  'authenticated: the role list in user_sync is out of reach');
+-- What alice may not do, each refused with the SQLSTATE given: 42501 (insufficient_privilege,
+-- from the grants) or 23514 (check_violation, the profile's bounds).
+select throws_ok(t.statement, t.sqlstate, null, 'authenticated: ' || t.refused)
+from (values
+  (pg_catalog.format('update public.users set role = %L where id = %L', :'staff_role', :'alice'),
+    '42501', 'updating the own role is refused (42501)'),
+  (pg_catalog.format('update public.users set role = %L where id = %L', :'default_role', :'alice'),
+    '42501', 'updating the own role is refused even to the role already held'),
+  (pg_catalog.format('update public.users set email = %L where id = %L', 'x@example.com', :'alice'),
+    '42501', 'updating the own email (an auth-owned column) is refused'),
+  (pg_catalog.format('insert into public.users (id, role) values (%L, %L)', gen_random_uuid(),
+      :'staff_role'),
+    '42501', 'inserting a row is refused'),
+  (pg_catalog.format('delete from public.users where id = %L', :'alice'),
+    '42501', 'deleting the own row is refused'),
+  (pg_catalog.format('update public.users set full_name = %L where id = %L',
+      pg_catalog.repeat('x', 201), :'alice'),
+    '23514', 'a full_name over 200 characters is refused (23514)'),
+  ('select r.role from user_sync.roles r', '42501', 'the role list in user_sync is out of reach')
+) as t (statement, sqlstate, refused);
 reset role;
-select is(
-  (select u.full_name from public.users u where u.id = :'bob'),
-  'Bob',
-  'the other user''s profile is unchanged'
-);
-select is(
-  (select u.role from public.users u where u.id = :'alice'),
-  :'default_role',
-  'the signed-in user''s role is unchanged'
-);
+-- What alice could not change is as it was.
+select is((select pg_catalog.to_jsonb(u) ->> t.col from public.users u where u.id = t.id), t.want,
+  t.description)
+from (values
+  (:'bob'::uuid, 'full_name', 'Bob', 'the other user''s profile is unchanged'),
+  (:'alice'::uuid, 'role', :'default_role', 'the signed-in user''s role is unchanged')
+) as t (id, col, want, description);
 -- The user's own profile belongs to them: a later name in the metadata does not overwrite it.
 update auth.users
 set raw_user_meta_data = raw_user_meta_data || '{"full_name": "Alice From Metadata"}',
@@ -249,35 +204,21 @@ select is(
 );
 
 -- ------------------------------------------------------------------------------------------
--- The anon key: no access at all, whatever the claims say.
+-- The anon key: no access at all, whatever the claims say; every statement refused (42501).
 set local role anon;
 set local request.jwt.claims to :'anon_claims';
-select throws_ok(
-  pg_catalog.format('select u.id from public.users u where u.id = %L', :'alice'),
-  '42501', null,
-  'anon: reading public.users is refused'
-);
-select throws_ok(
-  pg_catalog.format('update public.users set full_name = %L where id = %L', 'anon', :'alice'),
-  '42501', null,
-  'anon: updating public.users is refused'
-);
-select throws_ok(
-  pg_catalog.format('insert into public.users (id, role) values (%L, %L)', gen_random_uuid(),
-    :'default_role'),
-  '42501', null,
-  'anon: inserting into public.users is refused'
-);
-select throws_ok(
-  pg_catalog.format('delete from public.users where id = %L', :'alice'),
-  '42501', null,
-  'anon: deleting from public.users is refused'
-);
-select throws_ok(
-  pg_catalog.format('select a.id from public.user_sync_audit a where a.user_id = %L', :'alice'),
-  '42501', null,
-  'anon: reading the audit trail is refused'
-);
+select throws_ok(pg_catalog.format(t.statement, :'alice', :'default_role'), '42501', null,
+  'anon: ' || t.refused)
+from (values
+  ('select u.id from public.users u where u.id = %L', 'reading public.users is refused'),
+  ('update public.users set full_name = ''anon'' where id = %L',
+    'updating public.users is refused'),
+  ('insert into public.users (id, role) values (gen_random_uuid(), %2$L)',
+    'inserting into public.users is refused'),
+  ('delete from public.users where id = %L', 'deleting from public.users is refused'),
+  ('select a.id from public.user_sync_audit a where a.user_id = %L',
+    'reading the audit trail is refused')
+) as t (statement, refused);
 reset role;
 
 select * from finish();

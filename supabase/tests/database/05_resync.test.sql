@@ -19,34 +19,29 @@ select
   gen_random_uuid() as r_failed,
   gen_random_uuid() as r_outside,
   gen_random_uuid() as r_nobody,
-  'pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8)
-    as staff_role
+  -- The role a sign-up gets when nothing else applies, as the project configured it.
+  (select r.role from user_sync.roles r where r.is_default) as default_role
 \gset
-select r.role as default_role from user_sync.roles r where r.is_default \gset
 select
   pg_catalog.format('{%s,%s,%s,%s,%s}', :'r_missing', :'r_stale_role', :'r_stale_email', :'r_ok',
     :'r_failed') as listed,
   pg_catalog.json_build_object('sub', :'r_ok', 'role', 'authenticated')::text as ok_claims
 \gset
+-- A role of this file's own that only app_metadata can grant (rolled back with the rest).
 insert into user_sync.roles (role, self_assignable, description)
-values (:'staff_role', false, 'pgTAP: granted only through app_metadata; rolled back');
+values ('pgtap_staff_' || pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text), 1, 8),
+  false, 'pgTAP: granted only through app_metadata; rolled back')
+returning role as staff_role \gset
 
--- Six email sign-ups (signup.go: INSERT, then SetRole).
-insert into auth.users (
-  instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, invited_at,
-  confirmation_token, confirmation_sent_at, recovery_token, recovery_sent_at,
-  email_change_token_new, email_change, email_change_sent_at, last_sign_in_at,
-  raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, phone,
-  phone_confirmed_at, phone_change, phone_change_token, phone_change_sent_at,
-  email_change_token_current, email_change_confirm_status, banned_until,
-  reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous
-)
-select '00000000-0000-0000-0000-000000000000'::uuid, i, 'authenticated', '',
-  i::text || '@example.com', '', null::timestamptz, null::timestamptz, '', null::timestamptz,
-  '', null::timestamptz, '', '', null::timestamptz, null::timestamptz,
-  '{"provider": "email", "providers": ["email"]}'::jsonb, '{"full_name": "Resync Test"}'::jsonb,
-  null::boolean, now(), now(), null, null::timestamptz, '', '', null::timestamptz, '', 0,
-  null::timestamptz, '', null::timestamptz, false, null::timestamptz, false
+-- Six email sign-ups (signup.go: INSERT, then SetRole). GoTrue's INSERT names every column of
+-- its model (03 writes it out); those not named here it writes as null or as the column's
+-- default, so the row, which is all the trigger sees, is the same.
+insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, instance_id, aud, role,
+  encrypted_password, confirmation_token, recovery_token, email_change_token_new, email_change,
+  created_at, updated_at)
+select i, i::text || '@example.com', '{"full_name": "Resync Test"}',
+  '{"provider": "email", "providers": ["email"]}', '00000000-0000-0000-0000-000000000000',
+  'authenticated', '', '', '', '', '', '', now(), now()
 from pg_catalog.unnest(array[:'r_missing', :'r_stale_role', :'r_stale_email', :'r_ok',
   :'r_failed', :'r_outside']::uuid[]) as i;
 update auth.users set role = 'authenticated', updated_at = now()
