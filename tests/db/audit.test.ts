@@ -3,8 +3,17 @@
 // prune the trail, and that a role not backed by app_metadata falls back to the default.
 // On the server when DATABASE_URL is set, else on PGlite.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  appRow,
+  asRole,
+  type CallerRole,
+  resyncUsers,
+  sqlState,
+  syncUser,
+  uid,
+  useTestDb,
+} from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -16,15 +25,7 @@ import {
   updateUserMetadata,
 } from '../helpers/gotrue.ts';
 
-let db: TestDb;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useTestDb();
 
 interface AuditRow {
   user_id: string;
@@ -51,21 +52,7 @@ async function audit(settings: { enabled: boolean; record_contact_values?: boole
   );
 }
 
-async function sqlState(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  throw new Error('expected the statement to fail');
-}
-
-async function role(id: string): Promise<string | undefined> {
-  const rows = await db.query<{ role: string }>('select role from public.users where id = $1', [
-    id,
-  ]);
-  return rows[0]?.role;
-}
+const role = async (id: string) => (await appRow<{ role: string }>(db, id, 'role'))?.role;
 
 describe('the audit trail', () => {
   beforeEach(async () => {
@@ -186,22 +173,18 @@ describe('the audit trail', () => {
       ]);
     await audit({ enabled: true });
 
-    await stale();
-    await db.asServiceRole((tx) =>
-      tx.query(`select public.sync_user($1, 'hook:custom-access-token')`, [user.id])
-    );
-    await stale();
-    await db.asServiceRole((tx) => tx.query(`select public.sync_user($1, 'webhook')`, [user.id]));
-    await stale();
-    await db.asServiceRole((tx) => tx.query('select public.sync_user($1)', [user.id]));
-    await stale();
-    await db.asUser(user.id, (tx) => tx.query('select public.sync_my_user()'));
-    await stale();
-    await db.asServiceRole((tx) =>
-      tx.query('select public.resync_users(p_user_ids => array[$1]::uuid[])', [user.id])
-    );
-    await stale();
-    await db.asServiceRole((tx) => tx.query('select public.resync_users()'));
+    const paths = [
+      () => syncUser(db, user.id, { source: 'hook:custom-access-token' }),
+      () => syncUser(db, user.id, { source: 'webhook' }),
+      () => syncUser(db, user.id),
+      () => db.asUser(user.id, (tx) => tx.query('select public.sync_my_user()')),
+      () => resyncUsers(db, 'p_user_ids => array[$1]::uuid[]', [user.id]),
+      () => resyncUsers(db),
+    ];
+    for (const path of paths) {
+      await stale();
+      await path();
+    }
 
     const rows = await trail(user.id);
     expect(rows.map((r) => r.source)).toEqual([
@@ -226,9 +209,7 @@ describe('the audit trail', () => {
     await audit({ enabled: true });
     const user = await signUpEmail(db, { email: `src-${uid()}@example.com`, autoconfirm: false });
     for (const source of ['trigger', 'resync', 'self_heal', '', 'hook:', 'hook:Bad Name']) {
-      const state = await sqlState(
-        db.asServiceRole((tx) => tx.query('select public.sync_user($1, $2)', [user.id, source])),
-      );
+      const state = await sqlState(syncUser(db, user.id, { source }));
       expect({ source, state }).toEqual({ source, state: '22023' });
     }
     expect((await trail(user.id)).map((r) => r.source)).toEqual(['trigger']);
@@ -299,16 +280,11 @@ describe('the audit trail', () => {
       settings: 'update user_sync.audit_settings set enabled = false',
       prune: `select user_sync.prune_audit('0 days')`,
     };
-    const as = {
-      anon: (sql: string) => db.asAnon((tx) => tx.query(sql)),
-      authenticated: (sql: string) => db.asUser(user.id, (tx) => tx.query(sql)),
-      service_role: (sql: string) => db.asServiceRole((tx) => tx.query(sql)),
-      supabase_auth_admin: (sql: string) => db.asAuthAdmin((tx) => tx.query(sql)),
-    };
-    for (const [who, run] of Object.entries(as)) {
+    const callers: CallerRole[] = ['anon', 'authenticated', 'service_role', 'supabase_auth_admin'];
+    for (const who of callers) {
       for (const [what, sql] of Object.entries(attempts)) {
         if (who === 'service_role' && what === 'select') continue;
-        const state = await sqlState(run(sql));
+        const state = await sqlState(asRole(db, who, (tx) => tx.query(sql), user.id));
         expect({ who, what, state }).toEqual({ who, what, state: '42501' });
       }
     }

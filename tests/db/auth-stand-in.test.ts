@@ -2,8 +2,8 @@
 // depends on it. These tests pin that down, on the server and on PGlite alike, without relying
 // on what our own migrations do.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { sqlState, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   changeEmail,
@@ -19,24 +19,7 @@ import {
   updateUserMetadata,
 } from '../helpers/gotrue.ts';
 
-let db: TestDb;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
-
-async function sqlState(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  throw new Error('expected the statement to fail');
-}
+const db = useTestDb();
 
 describe('auth.users and auth.identities', () => {
   it('have every column of spec §4.1-4.2 with its type, nullability and default', async () => {
@@ -304,32 +287,21 @@ describe('roles', () => {
     );
     const role = (name: string) => rows.find((r) => r.rolname === name);
     // INHERIT since supabase/postgres 20230529180330.
-    expect(role('anon')).toMatchObject({
-      rolcanlogin: false,
-      rolinherit: true,
-      rolbypassrls: false,
-    });
-    expect(role('authenticated')).toMatchObject({
-      rolcanlogin: false,
-      rolinherit: true,
-      rolbypassrls: false,
-    });
-    expect(role('service_role')).toMatchObject({
-      rolcanlogin: false,
-      rolinherit: true,
-      rolbypassrls: true,
-    });
-    expect(role('authenticator')).toMatchObject({
-      rolcanlogin: true,
-      rolinherit: false,
-      rolbypassrls: false,
-    });
-    expect(role('supabase_auth_admin')).toMatchObject({
-      rolcanlogin: true,
-      rolinherit: false,
-      rolbypassrls: false,
-      rolsuper: false,
-    });
+    const attributes: Record<string, Partial<(typeof rows)[number]>> = {
+      anon: { rolcanlogin: false, rolinherit: true, rolbypassrls: false },
+      authenticated: { rolcanlogin: false, rolinherit: true, rolbypassrls: false },
+      service_role: { rolcanlogin: false, rolinherit: true, rolbypassrls: true },
+      authenticator: { rolcanlogin: true, rolinherit: false, rolbypassrls: false },
+      supabase_auth_admin: {
+        rolcanlogin: true,
+        rolinherit: false,
+        rolbypassrls: false,
+        rolsuper: false,
+      },
+    };
+    for (const [name, expected] of Object.entries(attributes)) {
+      expect(role(name), name).toMatchObject(expected);
+    }
     if (db.kind === 'server') {
       // The server run's cluster is shaped like hosted: supabase_admin is the superuser,
       // `postgres` is not (PGlite has only `postgres`, its superuser).

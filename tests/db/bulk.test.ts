@@ -20,10 +20,9 @@
 //
 // Server only: the lock table, the statistics and the sizes are a server's.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type ServerTestDb } from '../helpers/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { insertAuthUsersSql, resyncUsers, SERVER, useServerDb } from '../helpers/db.ts';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
 const USERS = Number(process.env.USER_SYNC_BULK_USERS ?? 40_000);
 const ZERO = '00000000-0000-0000-0000-000000000000';
 const LAST = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
@@ -35,12 +34,9 @@ interface TableStats {
 }
 
 describe.skipIf(!SERVER)(`bulk statements over ${USERS} users (server only)`, () => {
-  let db: ServerTestDb;
+  const db = useServerDb();
 
   beforeAll(async () => {
-    const created = await createTestDb();
-    if (created.kind !== 'server') throw new Error('expected a server database');
-    db = created;
     const [limits] = await db.query<{ connections: number; locks: number; prepared: number }>(
       `select current_setting('max_connections')::int as connections,
          current_setting('max_locks_per_transaction')::int as locks,
@@ -57,9 +53,6 @@ describe.skipIf(!SERVER)(`bulk statements over ${USERS} users (server only)`, ()
       expect(USERS).toBeGreaterThan(lockTable * 2);
     }
   }, 240_000);
-  afterAll(async () => {
-    await db?.close();
-  });
 
   /** d: every user out of step has a failure on record. */
   async function expectNoSilentDrift(): Promise<void> {
@@ -115,15 +108,7 @@ describe.skipIf(!SERVER)(`bulk statements over ${USERS} users (server only)`, ()
         await sql.begin(async (tx) => {
           await tx.unsafe('set local role supabase_auth_admin');
           await tx.unsafe('set local search_path = auth');
-          await tx.unsafe(
-            `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-             raw_user_meta_data, created_at, updated_at)
-           select '${ZERO}', gen_random_uuid(), 'authenticated', 'authenticated',
-             'bulk-' || i || '@example.com', '{"provider":"email","providers":["email"]}',
-             '{}', now(), now()
-           from generate_series(1, $1::int) i`,
-            [USERS],
-          );
+          await tx.unsafe(insertAuthUsersSql(USERS, { emailPrefix: 'bulk-' }));
         });
         await flush();
       } finally {
@@ -185,12 +170,7 @@ describe.skipIf(!SERVER)(`bulk statements over ${USERS} users (server only)`, ()
       const rows0 = await db.query<{ id: string }>('select id from auth.users order by id');
       const ids = rows0.map((r) => r.id);
       expect(ids).toHaveLength(USERS);
-      const [{ r }] = (await db.asServiceRole((tx) =>
-        tx.query<{ r: Record<string, unknown> }>(
-          'select public.resync_users(p_user_ids => $1::uuid[]) as r',
-          [`{${ids.join(',')}}`],
-        )
-      )) as [{ r: Record<string, unknown> }];
+      const r = await resyncUsers(db, 'p_user_ids => $1::uuid[]', [`{${ids.join(',')}}`]);
       expect(r).toMatchObject({ auth_users: USERS, missing: USERS, inserted: USERS, failed: 0 });
       const [rows] = await db.query<{ app: number; artist: number }>(
         `select count(*)::int as app, (count(*) filter (where role = 'artist'))::int as artist

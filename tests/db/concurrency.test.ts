@@ -2,41 +2,38 @@
 // sync_my_user, user profile edits and GoTrue's own updates (the trigger path), for a few
 // seconds on 8 connections. Needs a server: PGlite has one session, so nothing runs at once.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
-import { createTestDb, type ServerTestDb, userClaims } from '../helpers/db.ts';
+import {
+  inRequest,
+  insertAuthUser,
+  insertAuthUsersSql,
+  keyClaims,
+  openTransaction,
+  resyncUsers,
+  SERVER,
+  syncUser,
+  uid,
+  userClaims,
+  useServerDb,
+} from '../helpers/db.ts';
+import { zeroCounts } from '../../shared/resync-report.ts';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
 const USERS = 200;
 const WORKERS = 8;
 const RUN_MS = 3000;
 const ROLES = ['client', 'artist', 'producer', 'admin'];
 
-let db: ServerTestDb;
-
-beforeAll(async () => {
-  if (!SERVER) return;
-  const created = await createTestDb();
-  if (created.kind !== 'server') throw new Error('expected a server database');
-  db = created;
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useServerDb();
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)', () => {
   it(`${WORKERS} sessions on the same ${USERS} users end with one correct row each`, async () => {
-    await db.exec(`
-      insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-        raw_user_meta_data, created_at, updated_at, is_anonymous)
-      select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-        'authenticated', 'c' || i || '@example.com',
-        '{"provider":"email","providers":["email"]}',
-        jsonb_build_object('full_name', 'User ' || i, 'role', 'artist'), now(), now(), false
-      from generate_series(1, ${USERS}) as i;
-    `);
+    await db.exec(insertAuthUsersSql(USERS, {
+      emailPrefix: 'c',
+      userMetadataSql: `jsonb_build_object('full_name', 'User ' || i, 'role', 'artist')`,
+    }));
     const ids = (await db.query<{ id: string }>('select id from auth.users order by id')).map(
       (r) => r.id,
     );
@@ -56,22 +53,11 @@ describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)
       return sql;
     };
 
-    const asServiceRole = async <T>(sql: Sql, text: string, params: unknown[] = []) =>
-      (await sql.begin(async (tx) => {
-        await tx.unsafe(`set local role service_role`);
-        // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-        return await tx.unsafe(text, params as any[]);
-      })) as unknown as T;
-
-    const asUser = async <T>(sql: Sql, id: string, text: string, params: unknown[] = []) =>
-      (await sql.begin(async (tx) => {
-        await tx.unsafe(
-          `select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)`,
-          [JSON.stringify(userClaims(id))],
-        );
-        // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-        return await tx.unsafe(text, params as any[]);
-      })) as unknown as T;
+    // PostgREST's transactions, each on the worker's own session.
+    const asServiceRole = <T>(sql: Sql, text: string, params: unknown[] = []) =>
+      inRequest(sql, keyClaims('service_role'), (tx) => tx.query(text, params)) as Promise<T>;
+    const asUser = <T>(sql: Sql, id: string, text: string, params: unknown[] = []) =>
+      inRequest(sql, userClaims(id), (tx) => tx.query(text, params)) as Promise<T>;
 
     const checkReport = (r: Record<string, unknown>) => {
       if (r.failed !== 0) failed.push(r);
@@ -221,22 +207,13 @@ describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)
     expect(await db.query<{ n: number }>('select count(*)::int as n from public.users')).toEqual([
       { n: USERS },
     ]);
-    const [dry] = await db.asServiceRole((tx) =>
-      tx.query<{ r: unknown }>('select public.resync_users(p_dry_run => true) as r')
-    );
-    expect(dry?.r).toEqual({
+    expect(await resyncUsers(db, 'p_dry_run => true')).toEqual({
+      ...zeroCounts(),
       dry_run: true,
       scope: 'all',
       auth_users: USERS,
       app_users: USERS,
-      missing: 0,
-      stale: 0,
-      orphaned: 0,
-      inserted: 0,
-      updated: 0,
-      deleted: 0,
       unchanged: USERS,
-      failed: 0,
       failures_pending: 0,
       next_cursor: null,
       done: true,
@@ -246,74 +223,43 @@ describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)
 
 describe.skipIf(!SERVER)('held rows and role edits (server only)', () => {
   it('a sync of a missing row never waits on a transaction changing that auth user: deferred at once', async () => {
-    const [user] = await db.query<{ id: string }>(`
-      insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-        raw_user_meta_data, created_at, updated_at, is_anonymous)
-      values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-        'authenticated', 'held-' || gen_random_uuid() || '@example.com',
-        '{"provider":"email","providers":["email"]}', '{}', now(), now(), false)
-      returning id`);
+    const user = await insertAuthUser(db, { email: `held-${uid()}@example.com` });
     // Its row missing (a failed sync, say), and a change of the user in flight, whose trigger
     // is inserting the row right now.
-    await db.query('delete from public.users where id = $1', [user!.id]);
-    const holder = db.connect(undefined, { max: 1 });
-    const caller = db.connect(undefined, { max: 1 });
-    let release = () => {};
-    let held = () => {};
-    const isHeld = new Promise<void>((resolve) => (held = resolve));
-    const holding = holder.begin(async (tx) => {
-      await tx.unsafe(`update auth.users set email = 'moved-' || email where id = $1`, [user!.id]);
-      held();
-      await new Promise<void>((resolve) => (release = resolve));
-    });
+    await db.query('delete from public.users where id = $1', [user.id]);
+    const holder = await openTransaction(
+      db,
+      (tx) => tx.query(`update auth.users set email = 'moved-' || email where id = $1`, [user.id]),
+    );
     try {
-      await isHeld;
       const started = performance.now();
-      const [out] = await caller.unsafe<{ r: { action: string } }[]>(
-        `select public.sync_user($1) as r`,
-        [user!.id],
-      );
-      expect(out!.r.action).toBe('deferred');
+      expect((await syncUser(db, user.id)).action).toBe('deferred');
       expect(performance.now() - started).toBeLessThan(1000);
     } finally {
-      release();
-      await holding;
-      await holder.end({ timeout: 5 });
-      await caller.end({ timeout: 5 });
+      await holder.commit();
     }
     // The holder's own trigger wrote the row, from its change.
     const [row] = await db.query<{ email: string }>(
       'select email from public.users where id = $1',
-      [user!.id],
+      [user.id],
     );
     expect(row?.email).toMatch(/^moved-held-/);
   });
 
   it('role edits in two transactions at once both reach the lists the mapping reads', async () => {
-    const a = `conc_a_${crypto.randomUUID().slice(0, 8)}`;
-    const b = `conc_b_${crypto.randomUUID().slice(0, 8)}`;
-    const first = db.connect(undefined, { max: 1 });
-    const second = db.connect(undefined, { max: 1 });
+    const a = `conc_a_${uid()}`;
+    const b = `conc_b_${uid()}`;
+    const insertRole = 'insert into user_sync.roles (role, self_assignable) values ($1, true)';
     try {
-      let release = () => {};
-      let inserted = () => {};
-      const isInserted = new Promise<void>((resolve) => (inserted = resolve));
-      const one = first.begin(async (tx) => {
-        await tx.unsafe(`insert into user_sync.roles (role, self_assignable) values ($1, true)`, [
-          a,
-        ]);
-        inserted();
-        await new Promise<void>((resolve) => (release = resolve));
-      });
-      await isInserted;
-      // Sent now (postgres.js queries are lazy): it waits on the first one's lists.
-      const two = second.unsafe(
-        `insert into user_sync.roles (role, self_assignable) values ($1, true)`,
-        [b],
-      ).execute();
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      release();
-      await one;
+      const first = await openTransaction(db, (tx) => tx.query(insertRole, [a]));
+      let two: Promise<unknown>;
+      try {
+        // It waits on the first one's lists.
+        two = db.query(insertRole, [b]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      } finally {
+        await first.commit();
+      }
       await two;
       const [lists] = await db.query<{ known: string[]; mine: string[] }>(
         'select known, self_assignable as mine from user_sync.role_lists',
@@ -322,8 +268,6 @@ describe.skipIf(!SERVER)('held rows and role edits (server only)', () => {
       expect(lists!.mine).toEqual(expect.arrayContaining([a, b]));
     } finally {
       await db.query('delete from user_sync.roles where role = any ($1)', [[a, b]]);
-      await first.end({ timeout: 5 });
-      await second.end({ timeout: 5 });
     }
   });
 });

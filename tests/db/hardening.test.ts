@@ -3,13 +3,18 @@
 // limit, and profile values with a bound. On the server when DATABASE_URL is set, else PGlite;
 // the lock test needs two sessions (server only).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  createTestDb,
+  appRow,
   type DbClient,
+  openTransaction,
   pgError,
+  resyncUsers,
+  SERVER,
   type ServerTestDb,
-  type TestDb,
+  syncUser,
+  uid,
+  useTestDb,
   whileEmailsBlocked,
 } from '../helpers/db.ts';
 import {
@@ -22,30 +27,9 @@ import {
 } from '../helpers/gotrue.ts';
 import { defaultClaims } from '../helpers/supabase-auth.ts';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
-let db: TestDb;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useTestDb();
 
 type Row = Record<string, unknown>;
-const appRow = async (id: string): Promise<Row | undefined> =>
-  (await db.query<Row>('select * from public.users where id = $1', [id]))[0];
-
-async function syncUser(id: string, claims: unknown = null): Promise<Row> {
-  const [row] = await db.asServiceRole((tx) =>
-    tx.query<{ r: Row }>(`select public.sync_user($1, 'sync_user', $2::text::jsonb) as r`, [
-      id,
-      claims === null ? null : JSON.stringify(claims),
-    ])
-  );
-  return row!.r;
-}
 
 /** The Postgres-function hook as Auth calls it (as supabase_auth_admin, in a transaction). */
 async function pgHook(userId: string, claims: Row): Promise<Row> {
@@ -84,13 +68,13 @@ describe('a soft-deleted user (admin deleteUser(id, true))', () => {
       user_metadata: { full_name: 'Soft Admin', avatar_url: 'https://example.com/a.png' },
       app_metadata: { role: 'admin' },
     });
-    expect(await appRow(admin.id)).toMatchObject({ role: 'admin', full_name: 'Soft Admin' });
+    expect(await appRow(db, admin.id)).toMatchObject({ role: 'admin', full_name: 'Soft Admin' });
     await db.exec('update user_sync.audit_settings set enabled = true');
     try {
       const deleted = await softDeleteUser(db, admin.id);
       expect(deleted.deleted_at).not.toBeNull();
       expect(deleted.email).toMatch(/@deleted\.invalid$/);
-      const row = await appRow(admin.id);
+      const row = await appRow(db, admin.id);
       expect(row).toMatchObject({
         email: null,
         phone: null,
@@ -110,19 +94,13 @@ describe('a soft-deleted user (admin deleteUser(id, true))', () => {
       await db.exec('update user_sync.audit_settings set enabled = false');
     }
     // Resync does the same: in step as it is, and a lost row comes back marked the same way.
-    const [dry] = await db.asServiceRole((tx) =>
-      tx.query<{ r: Row }>('select public.resync_users(p_user_ids => array[$1]::uuid[]) as r', [
-        admin.id,
-      ])
-    );
-    expect(dry!.r).toMatchObject({ missing: 0, stale: 0, unchanged: 1 });
+    const resyncAdmin = () => resyncUsers(db, 'p_user_ids => array[$1]::uuid[]', [admin.id]);
+    expect(await resyncAdmin()).toMatchObject({ missing: 0, stale: 0, unchanged: 1 });
     await db.query('delete from public.users where id = $1', [admin.id]);
-    await db.asServiceRole((tx) =>
-      tx.query('select public.resync_users(p_user_ids => array[$1]::uuid[])', [admin.id])
-    );
-    expect(await appRow(admin.id)).toMatchObject({ email: null, phone: null, role: 'client' });
+    await resyncAdmin();
+    expect(await appRow(db, admin.id)).toMatchObject({ email: null, phone: null, role: 'client' });
     // And a token (were one ever minted) carries no admin.
-    expect((await syncUser(admin.id)).user_role).toBe('client');
+    expect((await syncUser(db, admin.id)).user_role).toBe('client');
   });
 });
 
@@ -133,17 +111,17 @@ describe('the role a token carries (both hooks, one rule)', () => {
       email_confirm: true,
       app_metadata: { role: 'admin' },
     });
-    expect((await appRow(user.id))!.role).toBe('admin');
+    expect((await appRow(db, user.id))!.role).toBe('admin');
     await whileBlocked(async () => {
       // The admin loses the role and, in the same change, the address moves somewhere the
       // app row cannot take: the trigger's sync fails and is recorded; the row still says admin.
       await adminUpdateAppMetadata(db, user.id, { role: null });
       const moved = await changeEmail(db, user.id, `revoked-${uid()}@blocked.test`);
       expect(await failure(user.id)).toMatchObject({ source: 'trigger', sqlstate: '23514' });
-      expect((await appRow(user.id))!.role).toBe('client');
+      expect((await appRow(db, user.id))!.role).toBe('client');
       // Back to admin in the row by hand (a write behind the sync's back), sync still failing:
       await db.query(`update public.users set role = 'admin' where id = $1`, [user.id]);
-      const result = await syncUser(user.id);
+      const result = await syncUser(db, user.id);
       expect(result).toMatchObject({ action: 'failed', role: 'admin', user_role: 'client' });
       expect((await pgHook(user.id, claimsOf(moved))).user_role).toBe('client');
     });
@@ -166,7 +144,7 @@ describe('the role a token carries (both hooks, one rule)', () => {
         [user.id],
       )
     );
-    expect((await syncUser(user.id)).user_role).toBe('client');
+    expect((await syncUser(db, user.id)).user_role).toBe('client');
     expect(
       (await pgHook(user.id, claimsOf(user, { user_metadata: { role: 'producer' } })))
         .user_role,
@@ -204,10 +182,10 @@ describe('the role a token carries (both hooks, one rule)', () => {
     it(`a user the database cannot see, ${name}: ${expected}`, async () => {
       const ghost = crypto.randomUUID();
       const claims = { ...defaultClaims(ghost), app_metadata, user_metadata };
-      const viaSyncUser = await syncUser(ghost, claims);
+      const viaSyncUser = await syncUser(db, ghost, { claims });
       expect(viaSyncUser).toMatchObject({ action: 'not_found', role: null, user_role: expected });
       expect((await pgHook(ghost, { ...claims, user_role: 'admin' })).user_role).toBe(expected);
-      expect(await appRow(ghost)).toBeUndefined();
+      expect(await appRow(db, ghost)).toBeUndefined();
     });
   }
 });
@@ -223,7 +201,7 @@ describe('bounded profile values', () => {
         picture: 'https://example.com/p.png',
       },
     });
-    const row = await appRow(user.id);
+    const row = await appRow(db, user.id);
     expect(row!.full_name).toBe('N'.repeat(200));
     // The too-long avatar_url is skipped; the next key that names a picture is taken.
     expect(row!.avatar_url).toBe('https://example.com/p.png');
@@ -246,7 +224,7 @@ describe('bounded profile values', () => {
       ),
     ).toMatchObject({ code: '23514', message: expect.stringContaining('avatar_url_at_most_2048') });
     await edit('update public.users set full_name = $1 where id = $2', 'y'.repeat(200));
-    expect((await appRow(user.id))!.full_name).toBe('y'.repeat(200));
+    expect((await appRow(db, user.id))!.full_name).toBe('y'.repeat(200));
   });
 });
 
@@ -254,32 +232,21 @@ describe.skipIf(!SERVER)('the trigger never waits without limit (server only)', 
   it('a change of a user whose row another session holds commits, records lock_not_available, and resync repairs', async () => {
     const server = db as ServerTestDb;
     const user = await signUpEmail(db, { email: `held-${uid()}@example.com`, autoconfirm: true });
-    const holder = server.connect(undefined, { max: 1 });
-    let release = () => {};
-    let held = () => {};
-    const isHeld = new Promise<void>((resolve) => (held = resolve));
-    const holding = holder.begin(async (tx) => {
-      await tx.unsafe('select 1 from public.users where id = $1 for update', [user.id]);
-      held();
-      await new Promise<void>((resolve) => (release = resolve));
-    });
+    const holder = await openTransaction(
+      server,
+      (tx) => tx.query('select 1 from public.users where id = $1 for update', [user.id]),
+    );
     try {
-      await isHeld;
       const newEmail = `moved-${uid()}@example.com`;
       // Without a limit this would wait for as long as the holder holds: it must return.
       await changeEmail(db, user.id, newEmail);
       expect(await failure(user.id)).toEqual({ source: 'trigger', sqlstate: '55P03' });
-      expect((await appRow(user.id))!.email).toBe(user.email);
+      expect((await appRow(db, user.id))!.email).toBe(user.email);
     } finally {
-      release();
-      await holding;
-      await holder.end({ timeout: 5 });
+      await holder.commit();
     }
-    const [r] = await db.asServiceRole((tx) =>
-      tx.query<{ r: Row }>('select public.resync_users() as r')
-    );
-    expect(r!.r).toMatchObject({ failures_pending: 0 });
+    expect(await resyncUsers(db)).toMatchObject({ failures_pending: 0 });
     expect(await failure(user.id)).toBeUndefined();
-    expect((await appRow(user.id))!.email).toMatch(/^moved-/);
+    expect((await appRow(db, user.id))!.email).toMatch(/^moved-/);
   });
 });

@@ -8,21 +8,23 @@
 
 import type postgres from 'postgres';
 import type { Sql } from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../shared/app.ts';
-import { systemClock } from '../../shared/clock.ts';
-import { parseConfig } from '../../shared/config.ts';
-import type { Gateway } from '../../shared/gateway.ts';
-import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../dev/pglite-executor.ts';
-import { memoryLogger } from '../../dev/memory-logger.ts';
+import { describe, expect, it } from 'vitest';
 import {
-  createTestDb,
-  type DbClient,
+  appRow as appRowOf,
+  asRole,
+  insertAuthUser,
+  openTransaction,
   pgError,
-  type TestDb,
+  postgresClient,
+  SERVER,
+  type ServerTestDb,
+  uid,
+  useTestDb,
   whileEmailsBlocked,
+  withoutTriggers as withoutTriggersOn,
 } from '../helpers/db.ts';
+import { useDirectApp } from '../helpers/app.ts';
+import { userTokenClaims } from '../helpers/claims.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -41,56 +43,23 @@ import {
 import {
   beforeUserCreatedBody,
   claimsObject,
-  defaultClaims,
   goJson,
   hookRequest,
   metadataObject,
   struct,
 } from '../helpers/supabase-auth.ts';
-import { baseEnv, HOOK_SECRET } from '../function/fakes.ts';
+import { baseEnv, HOOK_SECRET, REQUIRED_CLAIMS } from '../function/fakes.ts';
 
 type HookName = 'hook_custom_access_token' | 'hook_before_user_created';
 type Json = Record<string, unknown>;
 
-const SERVER = Boolean(process.env.DATABASE_URL);
 const BASE = 'http://localhost/user-sync';
-const REQUIRED_CLAIMS = [
-  'aud',
-  'exp',
-  'iat',
-  'sub',
-  'email',
-  'phone',
-  'role',
-  'aal',
-  'session_id',
-  'is_anonymous',
-];
 const CHOICES = 'Choose one of: client, artist, producer.';
 
-let db: TestDb;
-let gateway: Gateway;
-let app: ReturnType<typeof createApp>;
+const db = useTestDb();
+const direct = useDirectApp(db, baseEnv);
+/** GoTrue's connection (db.close() ends it). */
 let gotruePool: Sql | undefined;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-  gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
-  );
-  app = createApp({
-    config: parseConfig(baseEnv),
-    gateway,
-    clock: systemClock,
-    logger: memoryLogger(),
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await gateway?.close?.();
-  await db?.close();
-});
 
 // ---------------------------------------------------------------- calling as Auth does
 
@@ -126,10 +95,7 @@ async function asGoTrue<T>(fn: (tx: GoTrueTx) => Promise<T>): Promise<T> {
     );
     return (await gotruePool.begin(async (tx) => {
       const client: GoTrueTx = {
-        async query<R extends object>(text: string, params: unknown[] = []) {
-          // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-          return [...await tx.unsafe(text, params as any[])] as unknown as R[];
-        },
+        ...postgresClient(tx),
         async hook(name, event) {
           await tx.unsafe(SET_TIMEOUT);
           // raw(): the bytes the server sent, unparsed.
@@ -178,16 +144,7 @@ function tokenEvent(
   } = {},
 ): string {
   const method = opts.method ?? (user.is_anonymous ? 'anonymous' : 'password');
-  const iat = Math.floor(Date.now() / 1000);
-  const claims = claimsObject(defaultClaims(user.id, {
-    aud: opts.aud ?? 'authenticated',
-    email: user.email ?? '',
-    phone: user.phone ?? '',
-    app_metadata: user.raw_app_meta_data ?? {},
-    user_metadata: user.raw_user_meta_data ?? {},
-    is_anonymous: user.is_anonymous,
-    amr: [struct([['method', method], ['timestamp', iat]])],
-  }));
+  const claims = claimsObject(userTokenClaims(user, method, { aud: opts.aud ?? 'authenticated' }));
   return goJson(struct([
     ['metadata', metadataObject({ name: 'customize-access-token' })],
     ['user_id', user.id],
@@ -198,7 +155,7 @@ function tokenEvent(
 
 /** The same event, signed, to the edge function's route; its JSON answer. */
 async function viaHttp(path: string, event: string): Promise<unknown> {
-  const res = await app.request(
+  const res = await direct.app.request(
     await hookRequest(`${BASE}/hooks/${path}`, event, { secrets: HOOK_SECRET }),
   );
   expect(res.status).toBe(200);
@@ -221,13 +178,7 @@ interface AppRow {
   xmin: string;
 }
 
-async function appRow(id: string): Promise<AppRow | undefined> {
-  const rows = await db.query<AppRow>(
-    'select *, xmin::text as xmin from public.users where id = $1',
-    [id],
-  );
-  return rows[0];
-}
+const appRow = (id: string) => appRowOf<AppRow>(db, id, '*, xmin::text as xmin');
 
 async function failure(id: string) {
   const rows = await db.query<Json>(
@@ -247,14 +198,7 @@ async function inSync(id: string): Promise<boolean | undefined> {
 }
 
 /** Runs fn with every user trigger on auth.users off: only the hook can write public.users. */
-async function withoutTriggers<T>(fn: () => Promise<T>): Promise<T> {
-  await db.exec('alter table auth.users disable trigger user');
-  try {
-    return await fn();
-  } finally {
-    await db.exec('alter table auth.users enable trigger user');
-  }
-}
+const withoutTriggers = <T>(fn: () => Promise<T>) => withoutTriggersOn(db, fn);
 
 /** Runs fn while public.users refuses rows with an @blocked.test email (a failing write). */
 const whileBlocked = <T>(fn: () => Promise<T>) => whileEmailsBlocked(db, 'pg_hooks_blocked', fn);
@@ -263,19 +207,6 @@ const BLOCKED = {
   sqlstate: '23514',
   message: 'new row for relation "users" violates check constraint "pg_hooks_blocked"',
 };
-
-/** A user inserted with plain SQL (the SQL editor, a seed script): no GoTrue at all. */
-async function sqlInsertUser(email: string): Promise<AuthUser> {
-  const rows = await db.query<AuthUser>(
-    `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-       raw_user_meta_data, created_at, updated_at)
-     values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-       'authenticated', $1, '{"provider":"email","providers":["email"]}', '{}', now(), now())
-     returning *`,
-    [email],
-  );
-  return rows[0]!;
-}
 
 // ---------------------------------------------------------------- custom access token
 
@@ -410,7 +341,11 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
       (m) => adminCreateUser(db, { email: `plain-${m}@example.com` }),
       'client',
     ],
-    ['a plain SQL insert into auth.users', (m) => sqlInsertUser(`sql-${m}@example.com`), 'client'],
+    [
+      'a plain SQL insert into auth.users',
+      (m) => insertAuthUser(db, { email: `sql-${m}@example.com` }),
+      'client',
+    ],
   ];
 
   for (const [path, signUp, role] of PATHS) {
@@ -615,7 +550,6 @@ describe('hook_custom_access_token when the sync fails', () => {
   it.skipIf(!SERVER)(
     'a sync whose app row another session holds: deferred at once, user_role by the token rule, nothing recorded (server)',
     async () => {
-      const server = db as Extract<TestDb, { kind: 'server' }>;
       const user = await signUpEmail(db, {
         email: `locked-${uid()}@example.com`,
         autoconfirm: true,
@@ -625,17 +559,11 @@ describe('hook_custom_access_token when the sync fails', () => {
       await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [
         user.id,
       ]);
-      const locker = server.connect(undefined, { max: 1 });
-      let release = () => {};
-      let locked = () => {};
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holding = locker.begin(async (tx) => {
-        await tx.unsafe('select 1 from public.users where id = $1 for update', [user.id]);
-        locked();
-        await new Promise<void>((resolve) => (release = resolve));
-      });
+      const locker = await openTransaction(
+        db as ServerTestDb,
+        (tx) => tx.query('select 1 from public.users where id = $1 for update', [user.id]),
+      );
       try {
-        await isLocked;
         const event = tokenEvent(user);
         const started = performance.now();
         const out = await asGoTrue(async (tx) => {
@@ -651,9 +579,7 @@ describe('hook_custom_access_token when the sync fails', () => {
         expect(elapsed).toBeLessThan(1500);
         expect(await failure(user.id)).toBeUndefined();
       } finally {
-        release();
-        await holding;
-        await locker.end({ timeout: 5 });
+        await locker.commit();
       }
       // Once the row is free, the next token repairs it.
       const after = await asGoTrue(async (tx) =>
@@ -837,18 +763,15 @@ describe('hook_before_user_created, called as Supabase Auth calls it', () => {
 
 describe('who may call the hook functions', () => {
   const HOOKS = ['hook_custom_access_token', 'hook_before_user_created'] as const;
-  const apiRoles: Array<[string, <T>(fn: (tx: DbClient) => Promise<T>) => Promise<T>]> = [
-    ['anon', (fn) => db.asAnon(fn)],
-    ['authenticated', (fn) => db.asUser(crypto.randomUUID(), fn)],
-    ['service_role', (fn) => db.asServiceRole(fn)],
-  ];
-
-  for (const [role, run] of apiRoles) {
+  for (const role of ['anon', 'authenticated', 'service_role'] as const) {
     it(`${role} cannot execute either`, async () => {
       const user = await signUpAnonymous(db);
       for (const fn of HOOKS) {
         const error = await pgError(
-          run((tx) => tx.query(`select public.${fn}($1::text::jsonb)`, [tokenEvent(user)])),
+          asRole(db, role, (tx) =>
+            tx.query(`select public.${fn}($1::text::jsonb)`, [
+              tokenEvent(user),
+            ])),
         );
         expect({ fn, ...error }).toEqual({
           fn,

@@ -18,8 +18,20 @@
 // Each case gets a database and a session of its own: PL/pgSQL compiles a function once per
 // session, so a function compiled before the plant was made would never see it.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb, userClaims } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import {
+  appRow as appRowOf,
+  type DbClient,
+  insertAuthUser,
+  keyClaims,
+  preRequest,
+  quoteIdent as ident,
+  quoteLiteral as lit,
+  type TestDb,
+  userClaims,
+  useTestDb,
+  withTestDb,
+} from '../helpers/db.ts';
 
 /** The API roles; a definer function any of them may execute needs a case per role. */
 const API_ROLES = ['anon', 'authenticated', 'service_role', 'supabase_auth_admin'] as const;
@@ -108,15 +120,8 @@ async function openSession(db: TestDb): Promise<Session> {
 
 /** What PostgREST runs first in a request transaction, then the role switch. */
 async function asApiRole(q: Q, role: 'authenticated' | 'service_role', userId?: string) {
-  const claims = role === 'authenticated'
-    ? userClaims(userId!)
-    : { iss: 'supabase', ref: 'local', role, iat: 1700000000, exp: 4000000000 };
-  await q(
-    `select pg_catalog.set_config('search_path', '"public", "extensions"', true),
-            pg_catalog.set_config('request.jwt.claims', $1, true),
-            pg_catalog.set_config('role', $2, true)`,
-    [JSON.stringify(claims), role],
-  );
+  const pre = preRequest(role === 'authenticated' ? userClaims(userId!) : keyClaims(role));
+  await q(pre.sql, pre.params);
 }
 
 /** GoTrue's connection: its role, its role's search_path. */
@@ -185,8 +190,6 @@ async function plantFor(db: TestDb): Promise<Plant> {
   for (const name of Object.keys(tables)) delete types[name];
   return { types, tables };
 }
-
-const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Plants the spy as the current role of q's transaction. Everything the plant itself needs is
@@ -271,48 +274,32 @@ interface AuthSeed {
   appRow?: { email: string; role: string; full_name?: string };
 }
 
-const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
-
 /**
  * Auth users (and app rows) written with every trigger off, as the superuser, so that no sync
  * function has been compiled or run in the case's database before the caller plants its spy.
  */
 async function seedQuietly(db: TestDb, seeds: AuthSeed[]): Promise<string[]> {
-  const ids = seeds.map(() => crypto.randomUUID());
-  const statements = seeds.flatMap((s, i) => {
-    const id = ids[i]!;
-    const app = JSON.stringify({ provider: 'email', providers: ['email'], ...s.appMeta });
-    const out = [
-      `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-         raw_user_meta_data, email_confirmed_at, created_at, updated_at)
-       values (${lit(ZERO)}, ${lit(id)}, 'authenticated', 'authenticated', ${lit(s.email)},
-         ${lit(app)}, ${lit(JSON.stringify(s.userMeta ?? {}))}, now(), now(), now())`,
-    ];
-    if (s.appRow) {
-      out.push(
-        `insert into public.users (id, email, role, full_name, created_at)
-         select ${lit(id)}, ${lit(s.appRow.email)}, ${lit(s.appRow.role)},
-           ${s.appRow.full_name === undefined ? 'null' : lit(s.appRow.full_name)}, a.created_at
-         from auth.users a where a.id = ${lit(id)}`,
-      );
+  return await db.asSuperuser(async (tx: DbClient) => {
+    await tx.exec('set local session_replication_role = replica');
+    const ids: string[] = [];
+    for (const s of seeds) {
+      const { id } = await insertAuthUser(tx, {
+        email: s.email,
+        app_metadata: { provider: 'email', providers: ['email'], ...s.appMeta },
+        user_metadata: s.userMeta,
+        confirmed: true,
+      });
+      ids.push(id);
+      if (s.appRow) {
+        await tx.query(
+          `insert into public.users (id, email, role, full_name, created_at)
+           select a.id, $2, $3, $4, a.created_at from auth.users a where a.id = $1`,
+          [id, s.appRow.email, s.appRow.role, s.appRow.full_name ?? null],
+        );
+      }
     }
-    return out;
+    return ids;
   });
-  const script = `begin; set local session_replication_role = replica; ${
-    statements.join('; ')
-  }; commit;`;
-  if (db.kind === 'pglite') {
-    await db.exec(script);
-  } else {
-    // A transaction in one script needs a connection of its own.
-    const sql = db.connect(undefined, { max: 1 });
-    try {
-      await sql.unsafe(script).simple();
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
-  }
-  return ids;
 }
 
 // ---------------------------------------------------------------- the cases
@@ -333,21 +320,10 @@ interface Case {
   seed: AuthSeed[];
   /** In the caller's transaction, after the plant: the call and what it answers. */
   call(q: Q, ctx: Ctx): Promise<void>;
-  /** Afterwards, as the superuser: the rows the sync should have left. */
-  check(ctx: Ctx): Promise<void>;
-}
-
-interface AppRow {
-  email: string | null;
-  role: string;
-  full_name: string | null;
-}
-
-async function appRow(db: TestDb, id: string): Promise<AppRow | undefined> {
-  return (await db.query<AppRow>(
-    'select email, role, full_name from public.users where id = $1',
-    [id],
-  ))[0];
+  /** Afterwards: the app row the sync should have left for each user (with that user's email). */
+  rows?: Array<{ role: string; full_name: string | null }>;
+  /** Afterwards, as the superuser: what else the call should have left. */
+  check?(ctx: Ctx): Promise<void>;
 }
 
 /** The app rows of these users hold what the mapping wants (user_sync.plan). */
@@ -374,13 +350,7 @@ const CASES: Case[] = [
       const r = await q('select public.sync_my_user() as r');
       expect(r[0]!.r).toMatchObject({ user_id: ids[0], action: 'inserted', role: 'artist' });
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'artist',
-        full_name: 'Ada Spy',
-      });
-    },
+    rows: [{ role: 'artist', full_name: 'Ada Spy' }],
   },
   {
     name: 'public.sync_user(id) as service_role (its row stale)',
@@ -396,13 +366,7 @@ const CASES: Case[] = [
       const r = await q('select public.sync_user($1) as r', [ids[0]]);
       expect(r[0]!.r).toMatchObject({ user_id: ids[0], action: 'updated', role: 'producer' });
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'producer',
-        full_name: null,
-      });
-    },
+    rows: [{ role: 'producer', full_name: null }],
   },
   {
     name: 'public.resync_users(p_user_ids) as service_role (one row missing, one stale)',
@@ -419,18 +383,7 @@ const CASES: Case[] = [
       ]);
       expect(r[0]!.r).toMatchObject({ inserted: 1, updated: 1, failed: 0 });
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'client',
-        full_name: 'Grace',
-      });
-      expect(await appRow(db, ids[1]!)).toEqual({
-        email: emails[1],
-        role: 'client',
-        full_name: null,
-      });
-    },
+    rows: [{ role: 'client', full_name: 'Grace' }, { role: 'client', full_name: null }],
   },
   {
     name: 'public.resync_users() over everyone as service_role (a row missing)',
@@ -442,13 +395,7 @@ const CASES: Case[] = [
       const r = await q('select public.resync_users() as r');
       expect(r[0]!.r).toMatchObject({ inserted: 1, failed: 0 });
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'admin',
-        full_name: null,
-      });
-    },
+    rows: [{ role: 'admin', full_name: null }],
   },
   {
     name: 'public.hook_custom_access_token(event) as supabase_auth_admin (its row stale)',
@@ -475,13 +422,7 @@ const CASES: Case[] = [
       );
       expect(r[0]!.r).toEqual({ claims: { ...claims, user_role: 'producer' } });
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'producer',
-        full_name: null,
-      });
-    },
+    rows: [{ role: 'producer', full_name: null }],
   },
   {
     name: 'public.hook_before_user_created(event) as supabase_auth_admin',
@@ -540,13 +481,7 @@ const CASES: Case[] = [
         ],
       );
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'producer',
-        full_name: 'Linus',
-      });
-    },
+    rows: [{ role: 'producer', full_name: 'Linus' }],
   },
   {
     name: 'user_sync.on_auth_user_change() by an update of auth.users as supabase_auth_admin',
@@ -568,13 +503,7 @@ const CASES: Case[] = [
       );
       expect(r).toHaveLength(1);
     },
-    async check({ db, ids, emails }) {
-      expect(await appRow(db, ids[0]!)).toEqual({
-        email: emails[0],
-        role: 'artist',
-        full_name: 'Barbara',
-      });
-    },
+    rows: [{ role: 'artist', full_name: 'Barbara' }],
   },
   {
     // Only the owner may write the settings: its own code runs as itself either way, so here
@@ -612,120 +541,115 @@ interface Outcome {
   error?: unknown;
 }
 
-async function runCase(c: Case): Promise<void> {
-  const db = await createTestDb();
-  try {
-    const p = await plantFor(db);
-    if (c === CASES[0]) {
-      console.info(
-        `planting ${Object.keys(p.types).length} domains (${Object.keys(p.types).join(', ')}) ` +
-          `and ${Object.keys(p.tables).length} views (${Object.keys(p.tables).join(', ')})`,
-      );
-    }
-    const definers = new Set(
-      (await db.query<{ f: string }>(
-        `select p.pronamespace::regnamespace::text || '.' || p.proname as f
-         from pg_catalog.pg_proc p
-         where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)`,
-      )).map((r) => r.f),
+async function runCase(db: TestDb, c: Case): Promise<void> {
+  const p = await plantFor(db);
+  if (c === CASES[0]) {
+    console.info(
+      `planting ${Object.keys(p.types).length} domains (${Object.keys(p.types).join(', ')}) ` +
+        `and ${Object.keys(p.tables).length} views (${Object.keys(p.tables).join(', ')})`,
     );
-    const owners = (await db.query<{ owner: string }>(
-      `select distinct p.proowner::regrole::text as owner from pg_catalog.pg_proc p
+  }
+  const definers = new Set(
+    (await db.query<{ f: string }>(
+      `select p.pronamespace::regnamespace::text || '.' || p.proname as f
+       from pg_catalog.pg_proc p
        where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)`,
-    )).map((r) => r.owner);
-    // The trail is on, so every sync write also enters user_sync.on_users_write.
-    await db.query('update user_sync.audit_settings set enabled = true');
-    const ctx: Ctx = { db, ids: await seedQuietly(db, c.seed), emails: c.seed.map((s) => s.email) };
+    )).map((r) => r.f),
+  );
+  const owners = (await db.query<{ owner: string }>(
+    `select distinct p.proowner::regrole::text as owner from pg_catalog.pg_proc p
+     where p.prosecdef and p.pronamespace in ('public'::regnamespace, 'user_sync'::regnamespace)`,
+  )).map((r) => r.owner);
+  // The trail is on, so every sync write also enters user_sync.on_users_write.
+  await db.query('update user_sync.audit_settings set enabled = true');
+  const ctx: Ctx = { db, ids: await seedQuietly(db, c.seed), emails: c.seed.map((s) => s.email) };
 
-    const session = await openSession(db);
-    const outcome: Outcome = { spies: [], called: [] };
-    let controls = 0;
-    try {
-      await session.tx(async (q) => {
-        // The transaction as PostgREST or GoTrue runs it, then the caller's plant.
-        if (c.role === 'supabase_auth_admin') await asAuthAdmin(q);
-        else if (c.role === 'postgres') await asAdmin(q);
-        else await asApiRole(q, c.role as 'authenticated' | 'service_role', ctx.ids[0]);
-        expect((await q('select current_user::pg_catalog.text as u'))[0]!.u).toBe(c.role);
-        await plant(q, p, c.role);
-        // The plant works: a cast to one planted domain and a read of one planted view, by the
-        // caller itself, run the spy as the caller.
-        await q(`select ${lit(ZERO)}::pg_temp.uuid`);
-        await q(`select from pg_temp.${ident(Object.keys(p.tables)[0]!)}`);
-        controls = session.notices.filter((n) => n.startsWith('spy ran as ')).length;
-        expect(controls, 'the planted spy runs when its domain is cast to').toBeGreaterThanOrEqual(
-          2,
-        );
-        await q('savepoint call');
-        try {
-          await c.call(q, ctx);
-          await q('release savepoint call');
-        } catch (error) {
-          outcome.error = error;
-          await q('rollback to savepoint call');
-        }
-        outcome.spies = (await q('select who from pg_temp.spy_log')).map((r) => String(r.who));
-        await unplant(q, p);
-        outcome.called = (await q(
-          `select s.schemaname::pg_catalog.text || '.' || s.funcname::pg_catalog.text as f
-           from pg_catalog.pg_stat_xact_user_functions s where s.calls > 0`,
-        )).map((r) => String(r.f));
-      });
-    } finally {
-      await session.end();
-    }
-    const warned = session.notices
-      .filter((n) => n.startsWith('spy ran as '))
-      .map((n) => n.slice('spy ran as '.length));
-
-    // The planted code never ran as anyone but the caller: not as the owner of the definers.
-    expect(
-      warned.filter((who) => who !== c.role),
-      `the caller's pg_temp code ran as ${owners.join(', ')} (the definers' owner)`,
-    ).toEqual([]);
-    expect(outcome.spies.filter((who) => who !== c.role)).toEqual([]);
-    if (owners.includes(c.role)) {
-      expect(warned.slice(controls), 'the planted code ran during the call').toEqual([]);
-    }
-    expect(session.notices.filter((n) => n.startsWith('spy created'))).toEqual([]);
-    expect(
-      await db.query(`select oid from pg_catalog.pg_proc where proname = 'backdoor'`),
-      'public.backdoor() exists',
-    ).toEqual([]);
-    if (outcome.error) throw outcome.error;
-
-    // The function really ran in the caller's transaction, and with it the audit trigger.
-    for (const f of c.enters) expect(outcome.called, `${f} was called`).toContain(f);
-    if (c.auditSource) expect(outcome.called).toContain('user_sync.on_users_write');
-    const mine = entered.get(c.role) ?? new Set<string>();
-    for (const f of outcome.called) if (definers.has(f)) mine.add(f);
-    entered.set(c.role, mine);
-
-    // And it did its job.
-    await c.check(ctx);
-    await expectInStep(db, ctx.ids);
-    expect(await db.query('select user_id from user_sync.sync_failures')).toEqual([]);
-    if (c.auditSource) {
-      const audit = await db.query<{ source: string }>(
-        'select distinct source from public.user_sync_audit where user_id = any ($1::uuid[])',
-        [`{${ctx.ids.join(',')}}`],
+  const session = await openSession(db);
+  const outcome: Outcome = { spies: [], called: [] };
+  let controls = 0;
+  try {
+    await session.tx(async (q) => {
+      // The transaction as PostgREST or GoTrue runs it, then the caller's plant.
+      if (c.role === 'supabase_auth_admin') await asAuthAdmin(q);
+      else if (c.role === 'postgres') await asAdmin(q);
+      else await asApiRole(q, c.role as 'authenticated' | 'service_role', ctx.ids[0]);
+      expect((await q('select current_user::pg_catalog.text as u'))[0]!.u).toBe(c.role);
+      await plant(q, p, c.role);
+      // The plant works: a cast to one planted domain and a read of one planted view, by the
+      // caller itself, run the spy as the caller.
+      await q(`select ${lit(ZERO)}::pg_temp.uuid`);
+      await q(`select from pg_temp.${ident(Object.keys(p.tables)[0]!)}`);
+      controls = session.notices.filter((n) => n.startsWith('spy ran as ')).length;
+      expect(controls, 'the planted spy runs when its domain is cast to').toBeGreaterThanOrEqual(
+        2,
       );
-      expect(audit).toEqual([{ source: c.auditSource }]);
-    }
+      await q('savepoint call');
+      try {
+        await c.call(q, ctx);
+        await q('release savepoint call');
+      } catch (error) {
+        outcome.error = error;
+        await q('rollback to savepoint call');
+      }
+      outcome.spies = (await q('select who from pg_temp.spy_log')).map((r) => String(r.who));
+      await unplant(q, p);
+      outcome.called = (await q(
+        `select s.schemaname::pg_catalog.text || '.' || s.funcname::pg_catalog.text as f
+         from pg_catalog.pg_stat_xact_user_functions s where s.calls > 0`,
+      )).map((r) => String(r.f));
+    });
   } finally {
-    await db.close();
+    await session.end();
+  }
+  const warned = session.notices
+    .filter((n) => n.startsWith('spy ran as '))
+    .map((n) => n.slice('spy ran as '.length));
+
+  // The planted code never ran as anyone but the caller: not as the owner of the definers.
+  expect(
+    warned.filter((who) => who !== c.role),
+    `the caller's pg_temp code ran as ${owners.join(', ')} (the definers' owner)`,
+  ).toEqual([]);
+  expect(outcome.spies.filter((who) => who !== c.role)).toEqual([]);
+  if (owners.includes(c.role)) {
+    expect(warned.slice(controls), 'the planted code ran during the call').toEqual([]);
+  }
+  expect(session.notices.filter((n) => n.startsWith('spy created'))).toEqual([]);
+  expect(
+    await db.query(`select oid from pg_catalog.pg_proc where proname = 'backdoor'`),
+    'public.backdoor() exists',
+  ).toEqual([]);
+  if (outcome.error) throw outcome.error;
+
+  // The function really ran in the caller's transaction, and with it the audit trigger.
+  for (const f of c.enters) expect(outcome.called, `${f} was called`).toContain(f);
+  if (c.auditSource) expect(outcome.called).toContain('user_sync.on_users_write');
+  const mine = entered.get(c.role) ?? new Set<string>();
+  for (const f of outcome.called) if (definers.has(f)) mine.add(f);
+  entered.set(c.role, mine);
+
+  // And it did its job.
+  for (const [i, row] of (c.rows ?? []).entries()) {
+    expect(await appRowOf(db, ctx.ids[i]!, 'email, role, full_name')).toEqual({
+      email: ctx.emails[i],
+      ...row,
+    });
+  }
+  await c.check?.(ctx);
+  await expectInStep(db, ctx.ids);
+  expect(await db.query('select user_id from user_sync.sync_failures')).toEqual([]);
+  if (c.auditSource) {
+    const audit = await db.query<{ source: string }>(
+      'select distinct source from public.user_sync_audit where user_id = any ($1::uuid[])',
+      [`{${ctx.ids.join(',')}}`],
+    );
+    expect(audit).toEqual([{ source: c.auditSource }]);
   }
 }
 
 // ---------------------------------------------------------------- the tests
 
-let catalog: TestDb;
-beforeAll(async () => {
-  catalog = await createTestDb();
-});
-afterAll(async () => {
-  await catalog?.close();
-});
+const catalog = useTestDb();
 
 describe('security definer functions and the caller’s pg_temp', () => {
   it('every API role may create objects in pg_temp (TEMP on the database)', async () => {
@@ -751,7 +675,7 @@ describe('security definer functions and the caller’s pg_temp', () => {
   });
 
   for (const c of CASES) {
-    it(c.name, () => runCase(c), 60_000);
+    it(c.name, () => withTestDb((db) => runCase(db, c)), 60_000);
   }
 
   it('every definer function was entered, as every API role allowed to execute it', async () => {

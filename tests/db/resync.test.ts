@@ -2,8 +2,16 @@
 // in keyset batches and for listed ids; argument errors; and the failures table (a trigger
 // that cannot write records instead of blocking sign-up, and resync drains it).
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  insertAuthUser,
+  pgError,
+  resyncUsers,
+  syncUser,
+  uid,
+  useTestDb,
+  withoutTriggers,
+} from '../helpers/db.ts';
 import {
   REPORT_COUNT_KEYS,
   REPORT_KEYS,
@@ -18,15 +26,7 @@ import {
   updateUserMetadata,
 } from '../helpers/gotrue.ts';
 
-let db: TestDb;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useTestDb();
 
 /** Every test starts from no users, the foreign key and both triggers in place. */
 beforeEach(async () => {
@@ -43,14 +43,7 @@ beforeEach(async () => {
   `);
 });
 
-type Report = Record<string, unknown>;
-
-async function resync(args = ''): Promise<Report> {
-  const [row] = await db.asServiceRole((tx) =>
-    tx.query<{ r: Report }>(`select public.resync_users(${args}) as r`)
-  );
-  return row!.r;
-}
+const resync = (args = '') => resyncUsers(db, args);
 
 /** The report resync_users must give: every key of shared/resync-report.ts, these values. */
 function report(dryRun: boolean, counts: Partial<ResyncReport>): ResyncReport {
@@ -84,18 +77,6 @@ async function drift() {
   );
 }
 
-async function insertAuthUserDirectly(email: string, meta: Record<string, unknown>) {
-  const id = crypto.randomUUID();
-  await db.query(
-    `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-       raw_user_meta_data, created_at, updated_at, is_anonymous)
-     values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2,
-       '{"provider":"email","providers":["email"]}', $3::text::jsonb, now(), now(), false)`,
-    [id, email, JSON.stringify(meta)],
-  );
-  return id;
-}
-
 interface Drift {
   users: AuthUser[];
   missing: string[];
@@ -126,18 +107,14 @@ async function makeDrift(): Promise<Drift> {
   await db.query(`update public.users set email = 'corrupt@example.com' where id = $1`, [c]);
   await db.query(`update public.users set role = 'client' where id = $1`, [d]);
 
-  await db.exec(`alter table auth.users disable trigger user_sync_after_insert;
-                 alter table auth.users disable trigger user_sync_after_update;`);
-  const untriggered = [
-    await insertAuthUserDirectly(`direct-1-${uid()}@example.com`, {
-      full_name: 'Direct One',
-      role: 'artist',
-    }),
-    await insertAuthUserDirectly(`direct-2-${uid()}@example.com`, {}),
-  ];
-  await db.exec(`alter table auth.users enable trigger user_sync_after_insert;
-                 alter table auth.users enable trigger user_sync_after_update;
-                 alter table public.users drop constraint users_id_fkey;`);
+  const untriggered = await withoutTriggers(db, async () => [
+    (await insertAuthUser(db, {
+      email: `direct-1-${uid()}@example.com`,
+      user_metadata: { full_name: 'Direct One', role: 'artist' },
+    })).id,
+    (await insertAuthUser(db, { email: `direct-2-${uid()}@example.com` })).id,
+  ]);
+  await db.exec('alter table public.users drop constraint users_id_fkey');
   const orphans = [crypto.randomUUID(), crypto.randomUUID()];
   for (const id of orphans) {
     await db.query(
@@ -192,7 +169,7 @@ describe('drift made by hand', () => {
       const cursors: string[] = [];
       for (let call = 1;; call++) {
         expect(call).toBeLessThanOrEqual(6);
-        const r: Report = await resync(
+        const r = await resync(
           `p_dry_run => ${dryRun}, p_batch_size => 3` +
             (cursor === null ? '' : `, p_cursor => '${cursor}'`),
         );
@@ -318,13 +295,7 @@ describe('argument errors', () => {
     ] as const
   ) {
     it(`${args.replace(/'[^']*'/, "'…'")} raises 22023`, async () => {
-      let error: { code?: string; message: string } | undefined;
-      try {
-        await resync(args);
-      } catch (e) {
-        error = e as { code?: string; message: string };
-      }
-      expect({ code: error?.code, message: error?.message }).toEqual({ code: '22023', message });
+      expect(await pgError(resync(args))).toEqual({ code: '22023', message });
     });
   }
 });
@@ -456,10 +427,7 @@ describe('a failure inside the trigger', () => {
   it('a failing sync_user is recorded and reported as failed with its SQLSTATE', async () => {
     await db.exec(blockEmails);
     const blocked = await invite(db, { email: `direct-${uid()}@blocked.test` });
-    const [row] = await db.asServiceRole((tx) =>
-      tx.query<{ r: unknown }>('select public.sync_user($1) as r', [blocked.id])
-    );
-    expect(row?.r).toEqual({
+    expect(await syncUser(db, blocked.id)).toEqual({
       user_id: blocked.id,
       action: 'failed',
       sqlstate: '23514',

@@ -2,8 +2,17 @@
 // a signed-in user or the anon key can do through PostgREST, what the private schema exposes,
 // and whether the security definer functions can be steered by a caller's search_path.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type DbClient, pgError, type TestDb } from '../helpers/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  appRow,
+  asRole,
+  type DbClient,
+  pgError,
+  resyncUsers,
+  syncUser,
+  uid,
+  useTestDb,
+} from '../helpers/db.ts';
 import {
   adminUpdateAppMetadata,
   type AuthUser,
@@ -11,13 +20,11 @@ import {
   updateUserMetadata,
 } from '../helpers/gotrue.ts';
 
-let db: TestDb;
+const db = useTestDb();
 let alice: AuthUser;
 let bob: AuthUser;
-const uid = () => crypto.randomUUID().slice(0, 8);
 
 beforeAll(async () => {
-  db = await createTestDb();
   alice = await signUpEmail(db, {
     email: `alice-${uid()}@example.com`,
     autoconfirm: true,
@@ -29,46 +36,9 @@ beforeAll(async () => {
     data: { full_name: 'Bob' },
   });
 });
-afterAll(async () => {
-  await db?.close();
-});
 
-async function row(id: string) {
-  const rows = await db.query<Record<string, unknown>>(
-    'select *, xmin::text as xmin from public.users where id = $1',
-    [id],
-  );
-  return rows[0];
-}
-
-/** A superuser transaction on one connection (temp objects and SET LOCAL need one). */
-async function asSuperuser<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-  if (db.kind === 'pglite') {
-    return await db.pglite.transaction((tx) =>
-      fn({
-        query: async <R extends object>(text: string, params?: unknown[]) =>
-          (await tx.query<R>(text, params)).rows,
-        exec: async (text: string) => {
-          await tx.exec(text);
-        },
-      })
-    );
-  }
-  const sql = db.connect(undefined, { max: 1 });
-  try {
-    return (await sql.begin((tx) =>
-      fn({
-        // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-        query: async (text, params = []) => [...await tx.unsafe(text, params as any[])] as any,
-        exec: async (text) => {
-          await tx.unsafe(text).simple();
-        },
-      })
-    )) as T;
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
+/** The app row with its xmin: any write shows. */
+const row = (id: string) => appRow(db, id, '*, xmin::text as xmin');
 
 const roleOf = async (id: string) => (await row(id))?.role;
 
@@ -277,33 +247,25 @@ describe('anon (the publishable key)', () => {
 
 describe('the service role', () => {
   it('can execute sync_user and resync_users', async () => {
-    const [one] = await db.asServiceRole((tx) =>
-      tx.query<{ r: unknown }>('select public.sync_user($1) as r', [bob.id])
-    );
-    expect(one?.r).toEqual({
+    expect(await syncUser(db, bob.id)).toEqual({
       user_id: bob.id,
       action: 'unchanged',
       role: 'client',
       user_role: 'client',
     });
-    const [all] = await db.asServiceRole((tx) =>
-      tx.query<{ r: Record<string, unknown> }>(
-        'select public.resync_users(p_dry_run => true) as r',
-      )
-    );
-    expect(all?.r).toMatchObject({ dry_run: true, scope: 'all', missing: 0, stale: 0, done: true });
+    expect(await resyncUsers(db, 'p_dry_run => true')).toMatchObject({
+      dry_run: true,
+      scope: 'all',
+      missing: 0,
+      stale: 0,
+      done: true,
+    });
   });
 });
 
 describe('the private schema user_sync', () => {
   for (const role of ['anon', 'authenticated', 'service_role'] as const) {
     it(`is unreachable for ${role}`, async () => {
-      const run = <T>(fn: (tx: DbClient) => Promise<T>) =>
-        role === 'anon'
-          ? db.asAnon(fn)
-          : role === 'authenticated'
-          ? db.asUser(alice.id, fn)
-          : db.asServiceRole(fn);
       for (
         const sql of [
           'select * from user_sync.roles',
@@ -314,7 +276,7 @@ describe('the private schema user_sync', () => {
           `insert into user_sync.roles (role, self_assignable) values ('evil', true)`,
         ]
       ) {
-        const error = await pgError(run((tx) => tx.query(sql)));
+        const error = await pgError(asRole(db, role, (tx) => tx.query(sql), alice.id));
         expect({ sql, ...error }).toEqual({
           sql,
           code: '42501',
@@ -453,7 +415,7 @@ describe('catalog checks', () => {
 
       // The trigger path, from a session whose search_path prefers the bait.
       const other = crypto.randomUUID();
-      await asSuperuser(async (tx) => {
+      await db.asSuperuser(async (tx) => {
         await tx.exec(hijacked);
         await tx.exec(`
           insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data,

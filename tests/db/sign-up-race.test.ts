@@ -15,12 +15,18 @@
 //
 // Server only: needs two sessions.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
-import { createTestDb, type ServerTestDb } from '../helpers/db.ts';
+import {
+  postgresClient,
+  SERVER,
+  type ServerTestDb,
+  syncUser,
+  uid,
+  useServerDb,
+} from '../helpers/db.ts';
 import { signUpEmail, type SqlClient } from '../helpers/gotrue.ts';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
 const TRIALS = 60;
 /** How long the sign-up holds its transaction open before committing. */
 const HOLD_MS = 50;
@@ -73,12 +79,7 @@ async function trial({ gotrue, racers }: Pools, n: number): Promise<TrialResult>
     {
       asAuthAdmin: <T>(fn: (tx: SqlClient) => Promise<T>) =>
         gotrue.begin(async (tx) => {
-          const client: SqlClient = {
-            query: async <R extends object>(text: string, params: unknown[] = []) =>
-              // deno-lint-ignore no-explicit-any -- postgres.js types parameters per type
-              [...(await tx.unsafe(text, params as any[]))] as unknown as R[],
-          };
-          const user = await fn(client);
+          const user = await fn(postgresClient(tx));
           known.open((user as { id: string }).id);
           await sleep(HOLD_MS);
           return user;
@@ -87,7 +88,7 @@ async function trial({ gotrue, racers }: Pools, n: number): Promise<TrialResult>
           return user as T;
         }),
     },
-    { email: `race-${n}-${crypto.randomUUID().slice(0, 8)}@example.com`, autoconfirm: true },
+    { email: `race-${n}-${uid()}@example.com`, autoconfirm: true },
   );
   const id = await known.opened;
 
@@ -150,15 +151,7 @@ async function runTrials(db: ServerTestDb): Promise<void> {
 }
 
 describe.skipIf(!SERVER)('sync_user racing the commit of a sign-up (server only)', () => {
-  let db: ServerTestDb;
-  beforeAll(async () => {
-    const created = await createTestDb();
-    if (created.kind !== 'server') throw new Error('expected a server database');
-    db = created;
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
+  const db = useServerDb();
 
   it(`never deletes or loses the new user's row (${TRIALS} trials)`, async () => {
     await runTrials(db);
@@ -168,11 +161,8 @@ describe.skipIf(!SERVER)('sync_user racing the commit of a sign-up (server only)
 describe.skipIf(!SERVER)(
   'the same race without the foreign key to auth.users (server only)',
   () => {
-    let db: ServerTestDb;
+    const db = useServerDb();
     beforeAll(async () => {
-      const created = await createTestDb();
-      if (created.kind !== 'server') throw new Error('expected a server database');
-      db = created;
       const fks = await db.query<{ conname: string }>(
         `select conname::text as conname from pg_catalog.pg_constraint
        where conrelid = 'public.users'::regclass and confrelid = 'auth.users'::regclass
@@ -181,13 +171,10 @@ describe.skipIf(!SERVER)(
       expect(fks).toHaveLength(1);
       await db.query(`alter table public.users drop constraint "${fks[0]!.conname}"`);
     });
-    afterAll(async () => {
-      await db?.close();
-    });
 
     it('still removes a real orphan', async () => {
       const user = await signUpEmail(db, {
-        email: `orphan-${crypto.randomUUID().slice(0, 8)}@example.com`,
+        email: `orphan-${uid()}@example.com`,
         autoconfirm: true,
       });
       // Without the cascade, deleting the auth user leaves the app row behind.
@@ -195,10 +182,7 @@ describe.skipIf(!SERVER)(
       expect(await db.query('select id from public.users where id = $1', [user.id])).toHaveLength(
         1,
       );
-      const r = await db.asServiceRole((tx) =>
-        tx.query<{ r: { action: string } }>('select public.sync_user($1) as r', [user.id])
-      );
-      expect(r[0]!.r.action).toBe('deleted');
+      expect((await syncUser(db, user.id)).action).toBe('deleted');
       expect(await db.query('select id from public.users where id = $1', [user.id])).toEqual([]);
     });
 

@@ -2,8 +2,8 @@
 // and the public.users row the migrations make of it: every column, against design.md's
 // "Who owns which column". On the server when DATABASE_URL is set, else on PGlite.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { appRow, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -21,15 +21,7 @@ import {
   updateUserMetadata,
 } from '../helpers/gotrue.ts';
 
-let db: TestDb;
-const uid = () => crypto.randomUUID().slice(0, 8);
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useTestDb();
 
 interface AppRow {
   id: string;
@@ -51,13 +43,8 @@ async function appRows(id: string): Promise<AppRow[]> {
   return await db.query<AppRow>(`select ${COLUMNS} from public.users where id = $1`, [id]);
 }
 
-async function xmin(id: string): Promise<string | undefined> {
-  const rows = await db.query<{ xmin: string }>(
-    'select xmin::text as xmin from public.users where id = $1',
-    [id],
-  );
-  return rows[0]?.xmin;
-}
+const xmin = async (id: string) =>
+  (await appRow<{ xmin: string }>(db, id, 'xmin::text as xmin'))?.xmin;
 
 /**
  * The row the mapping must produce for an auth user written in one GoTrue transaction: the

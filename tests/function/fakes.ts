@@ -94,3 +94,17 @@ export function testApp(
 }
 
 export const BASE = 'http://localhost/user-sync';
+
+/** The claims Supabase Auth requires in a custom access token hook's answer (spec §1.5). */
+export const REQUIRED_CLAIMS = [
+  'aud',
+  'exp',
+  'iat',
+  'sub',
+  'email',
+  'phone',
+  'role',
+  'aal',
+  'session_id',
+  'is_anonymous',
+] as const;

@@ -3,14 +3,21 @@
 // CLI. Without: a PGlite instance per test file, loaded from the data directory
 // global-setup.ts prepared. Either way one interface: superuser queries, GoTrue's transactions
 // (as supabase_auth_admin) and PostgREST's (as a user, anon, or the service role).
+//
+// A test file takes its database with useTestDb() (useServerDb() where it needs two sessions),
+// and finds here what most files do with it: uid() for unique names, plain-SQL auth users,
+// sync_user and resync_users as the service role, the SQLSTATE of a refused statement.
 
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import type { Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import type { Sql, TransactionSql } from 'postgres';
-import { inject } from 'vitest';
-import { migrate, pgliteExecutor } from '../../dev/migrations.ts';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { migrate, MIGRATIONS_DIR, pgliteExecutor } from '../../dev/migrations.ts';
+import type { AuthUser } from '../../dev/auth/gotrue.ts';
+import type { ResyncReport } from '../../shared/resync-report.ts';
+import type { Cluster } from './cluster.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -47,6 +54,8 @@ interface TestDbBase extends DbClient {
   asAnon<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   /** A transaction as PostgREST runs a request with the service role (secret) key. */
   asServiceRole<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
+  /** A superuser transaction on one connection (temp objects and SET LOCAL need one). */
+  asSuperuser<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -93,7 +102,8 @@ export function userClaims(userId: string, extra: JwtClaims = {}): JwtClaims {
   };
 }
 
-function keyClaims(role: 'anon' | 'service_role'): JwtClaims {
+/** The claims of the anon (publishable) or service role (secret) key, as PostgREST sets them. */
+export function keyClaims(role: 'anon' | 'service_role'): JwtClaims {
   return { iss: 'supabase', ref: 'local', role, iat: 1700000000, exp: 4000000000 };
 }
 
@@ -101,7 +111,7 @@ function keyClaims(role: 'anon' | 'service_role'): JwtClaims {
  * What PostgREST runs first in every request transaction (spec §5.2): search path, claims,
  * request settings, then the role switch. `role` is taken from the claims.
  */
-function preRequest(claims: JwtClaims): { sql: string; params: unknown[] } {
+export function preRequest(claims: JwtClaims): { sql: string; params: unknown[] } {
   return {
     sql: `select set_config('search_path', '"public", "extensions"', true),
                  set_config('request.jwt.claims', $1, true),
@@ -158,8 +168,50 @@ export async function createTestDb(): Promise<TestDb> {
 
 // ---------------------------------------------------------------- server
 
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A SQL string literal. */
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Runs one statement on the run's cluster as its superuser, on a connection of its own. */
+async function onCluster(statement: string): Promise<void> {
+  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(statement);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+/** A database name of this run (the harness's prefix, so a killed run's leftover shows whose). */
+export function testDatabaseName(tag = ''): string {
+  return uniqueName(`usync_t${tag}`);
+}
+
+/** Drops a database of this run, whoever is still connected to it. */
+export async function dropServerDatabase(name: string): Promise<void> {
+  await onCluster(`drop database if exists ${quoteIdent(name)} with (force)`);
+}
+
+/** A database of the test's own on the run's cluster: empty unless `options` says a template. */
+export async function createServerDatabase(
+  options = '',
+): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = testDatabaseName();
+  await onCluster(`create database ${quoteIdent(name)} ${options}`);
+  return { name, url: withDatabase(serverUrl(), name), drop: () => dropServerDatabase(name) };
+}
+
+/** The run's cluster as tests/helpers/cluster.ts's functions take it (they build URLs from it). */
+export function runCluster(): Cluster {
+  const base = serverUrl();
+  return {
+    url: (database = 'postgres', user?: string) => withDatabase(base, database, user),
+  } as Cluster;
 }
 
 /** A connection string with another database and, optionally, another user. */
@@ -173,7 +225,8 @@ export function withDatabase(url: string, database: string, user?: string): stri
   return u.toString();
 }
 
-function postgresClient(sql: Sql | TransactionSql): DbClient {
+/** A connection pool (or a transaction of one) as a DbClient. */
+export function postgresClient(sql: Sql | TransactionSql): DbClient {
   return {
     async query<T extends object>(text: string, params: unknown[] = []): Promise<T[]> {
       // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
@@ -186,6 +239,22 @@ function postgresClient(sql: Sql | TransactionSql): DbClient {
   };
 }
 
+/**
+ * A transaction on `sql` (a pool of the test's own, say) as PostgREST runs a request carrying
+ * these claims: userClaims(id) for a signed-in user, keyClaims(role) for a key.
+ */
+export function inRequest<T>(
+  sql: Sql,
+  claims: JwtClaims,
+  fn: (tx: DbClient) => Promise<T>,
+): Promise<T> {
+  return sql.begin(async (tx) => {
+    const pre = preRequest(claims);
+    await tx.unsafe(pre.sql, pre.params as string[]);
+    return await fn(postgresClient(tx));
+  }) as Promise<T>;
+}
+
 async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
   const template = safeInject('dbTemplate');
   if (!template) {
@@ -193,16 +262,10 @@ async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
       'No template database: tests/helpers/global-setup.ts did not run (is vitest.config.ts in use?)',
     );
   }
-  const name = uniqueName('usync_t');
-  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-  try {
-    // Owned by `postgres` like the template (and a hosted project's database).
-    await admin.unsafe(
-      `create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`,
-    );
-  } finally {
-    await admin.end({ timeout: 5 });
-  }
+  // Owned by `postgres` like the template (and a hosted project's database).
+  const { name } = await createServerDatabase(
+    `template ${quoteIdent(template)} owner postgres`,
+  );
   const url = withDatabase(baseUrl, name);
   const pools: Sql[] = [];
   const open = (connUrl: string, options: postgres.Options<Record<string, never>> = {}): Sql => {
@@ -215,11 +278,7 @@ async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
   // and idle_in_transaction_session_timeout apply exactly as on Supabase.
   let authAdmin: Sql | undefined;
   const asClaims = <T>(claims: JwtClaims, fn: (tx: DbClient) => Promise<T>): Promise<T> =>
-    main.begin(async (tx) => {
-      const pre = preRequest(claims);
-      await tx.unsafe(pre.sql, pre.params as string[]);
-      return await fn(postgresClient(tx));
-    }) as Promise<T>;
+    inRequest(main, claims, fn);
 
   return {
     kind: 'server',
@@ -238,14 +297,11 @@ async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
     },
     asAnon: (fn) => asClaims(keyClaims('anon'), fn),
     asServiceRole: (fn) => asClaims(keyClaims('service_role'), fn),
+    asSuperuser: <T>(fn: (tx: DbClient) => Promise<T>) =>
+      main.begin((tx) => fn(postgresClient(tx))) as Promise<T>,
     async close(): Promise<void> {
       await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
-      const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-      try {
-        await admin.unsafe(`drop database if exists ${quoteIdent(name)} with (force)`);
-      } finally {
-        await admin.end({ timeout: 5 });
-      }
+      await dropServerDatabase(name);
     },
   };
 }
@@ -307,6 +363,7 @@ async function createPgliteDb(): Promise<PgliteTestDb> {
     asUser: (userId, fn, extra) => asClaims(userClaims(userId, extra), fn),
     asAnon: (fn) => asClaims(keyClaims('anon'), fn),
     asServiceRole: (fn) => asClaims(keyClaims('service_role'), fn),
+    asSuperuser: (fn) => inTx(async () => {}, fn),
     async close(): Promise<void> {
       if (!db.closed) await db.close();
     },
@@ -342,4 +399,257 @@ export async function pgError(
     return { code: e.code, message: e.message };
   }
   throw new Error('expected the statement to fail');
+}
+
+// ---------------------------------------------------------------- one database per test file
+
+/** Whether this run has a server (DATABASE_URL set), where the two-session suites run. */
+export const SERVER = Boolean(process.env.DATABASE_URL);
+
+/** A stand-in for a database made in beforeAll: it throws if used before that. */
+function madeInBeforeAll<T extends object>(current: () => T | undefined): T {
+  return new Proxy({} as T, {
+    get(_, key) {
+      const db = current();
+      if (!db) {
+        throw new Error(
+          'The test database is made in beforeAll (and only on the server by useServerDb): ' +
+            'use it inside a test or a hook.',
+        );
+      }
+      return Reflect.get(db, key);
+    },
+  });
+}
+
+/**
+ * This file's (or this describe block's) test database: made before its tests, dropped after
+ * them. The handle can be used from inside any test or hook.
+ */
+export function useTestDb(): TestDb {
+  let db: TestDb | undefined;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return madeInBeforeAll(() => db);
+}
+
+/** useTestDb for the suites that need two sessions: made on a server run only. */
+export function useServerDb(): ServerTestDb {
+  let db: ServerTestDb | undefined;
+  beforeAll(async () => {
+    if (!SERVER) return;
+    const created = await createTestDb();
+    if (created.kind !== 'server') throw new Error('expected a server database');
+    db = created;
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return madeInBeforeAll(() => db);
+}
+
+/** A database for one piece of a test, dropped when fn is done with it. */
+export async function withTestDb<T>(fn: (db: TestDb) => Promise<T>): Promise<T> {
+  const db = await createTestDb();
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * The migration files in supabase/migrations, in the order they apply (named the Supabase CLI
+ * way, YYYYMMDDHHMMSS_what.sql), read from the folder: the tests need not know their names.
+ */
+export async function migrationFiles(): Promise<Array<{ file: string; version: string }>> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{14}_.+\.sql$/.test(f)).sort();
+  return files.map((file) => ({ file, version: file.slice(0, 14) }));
+}
+
+/** A short unique tag, for emails and names no other test uses. */
+export const uid = (): string => crypto.randomUUID().slice(0, 8);
+
+// ---------------------------------------------------------------- what the tests do with it
+
+/** The SQLSTATE of a statement that must fail (it throws if the statement succeeds). */
+export async function sqlState(promise: Promise<unknown>): Promise<string | undefined> {
+  return (await pgError(promise)).code;
+}
+
+/** Who a request runs as: an API role (PostgREST) or GoTrue's own. */
+export type CallerRole = 'anon' | 'authenticated' | 'service_role' | 'supabase_auth_admin';
+
+/** A transaction as `role` runs one; `authenticated` as the user `userId` (default: a stranger). */
+export function asRole<T>(
+  db: TestDb,
+  role: CallerRole,
+  fn: (tx: DbClient) => Promise<T>,
+  userId: string = crypto.randomUUID(),
+): Promise<T> {
+  switch (role) {
+    case 'anon':
+      return db.asAnon(fn);
+    case 'authenticated':
+      return db.asUser(userId, fn);
+    case 'service_role':
+      return db.asServiceRole(fn);
+    case 'supabase_auth_admin':
+      return db.asAuthAdmin(fn);
+  }
+}
+
+/** What sync_user answers (docs/sql-api.md, "Sync result"). */
+export type SyncResult = Record<string, unknown>;
+
+/** public.sync_user as the service role calls it (the function's hooks and webhook). */
+export async function syncUser(
+  db: TestDb,
+  userId: string,
+  { source = 'sync_user', claims = null }: { source?: string; claims?: unknown } = {},
+): Promise<SyncResult> {
+  const [row] = await db.asServiceRole((tx) =>
+    tx.query<{ r: SyncResult }>('select public.sync_user($1, $2, $3::text::jsonb) as r', [
+      userId,
+      source,
+      claims === null ? null : JSON.stringify(claims),
+    ])
+  );
+  return row!.r;
+}
+
+/** public.resync_users(<args>) as the service role calls it; its report. */
+export async function resyncUsers(
+  db: TestDb,
+  args = '',
+  params: unknown[] = [],
+): Promise<ResyncReport> {
+  const [row] = await db.asServiceRole((tx) =>
+    tx.query<{ r: ResyncReport }>(`select public.resync_users(${args}) as r`, params)
+  );
+  return row!.r;
+}
+
+/** The public.users row of a user (these columns), or undefined. */
+export async function appRow<T extends object = Record<string, unknown>>(
+  db: DbClient,
+  userId: string,
+  columns = '*',
+): Promise<T | undefined> {
+  return (await db.query<T>(`select ${columns} from public.users where id = $1`, [userId]))[0];
+}
+
+/** Runs fn with every user trigger on auth.users off: nothing syncs on its own. */
+export async function withoutTriggers<T>(db: DbClient, fn: () => Promise<T>): Promise<T> {
+  await db.exec('alter table auth.users disable trigger user');
+  try {
+    return await fn();
+  } finally {
+    await db.exec('alter table auth.users enable trigger user');
+  }
+}
+
+/** An auth user as plain SQL writes one (the SQL editor, a seed script): no GoTrue at all. */
+export interface PlainAuthUser {
+  id?: string;
+  email?: string | null;
+  /** auth.users.role: 'authenticated', or '' as GoTrue inserts it before setting it. */
+  role?: string;
+  app_metadata?: Record<string, unknown>;
+  user_metadata?: Record<string, unknown>;
+  confirmed?: boolean;
+}
+
+const EMAIL_APP_METADATA = { provider: 'email', providers: ['email'] };
+
+/**
+ * Inserts an auth user with the columns a hand-written insert names (the rest take their
+ * defaults, as GoTrue's do not) and returns its row. The triggers see it like any insert.
+ */
+export async function insertAuthUser(db: DbClient, user: PlainAuthUser = {}): Promise<AuthUser> {
+  const id = user.id ?? crypto.randomUUID();
+  const [row] = await db.query<AuthUser>(
+    `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
+       raw_user_meta_data, email_confirmed_at, created_at, updated_at)
+     values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', $2, $3,
+       $4::text::jsonb, $5::text::jsonb, case when $6::boolean then now() end, now(), now())
+     returning *`,
+    [
+      id,
+      user.role ?? 'authenticated',
+      user.email === undefined ? `${id.slice(0, 8)}@example.com` : user.email,
+      JSON.stringify(user.app_metadata ?? EMAIL_APP_METADATA),
+      JSON.stringify(user.user_metadata ?? {}),
+      user.confirmed ?? false,
+    ],
+  );
+  return row!;
+}
+
+/**
+ * One INSERT … SELECT of `count` plain auth users over generate_series(1, count) as i: email
+ * `<emailPrefix><i>@example.com`, user metadata from a SQL expression of i.
+ */
+export function insertAuthUsersSql(
+  count: number,
+  { emailPrefix, userMetadataSql = `'{}'` }: { emailPrefix: string; userMetadataSql?: string },
+): string {
+  return `insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
+      raw_user_meta_data, created_at, updated_at)
+    select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+      'authenticated', ${quoteLiteral(emailPrefix)} || i || '@example.com',
+      ${quoteLiteral(JSON.stringify(EMAIL_APP_METADATA))}, ${userMetadataSql}, now(), now()
+    from generate_series(1, ${Number(count)}) as i`;
+}
+
+// ---------------------------------------------------------------- a second session (server)
+
+/** A transaction left open on a session of its own: a row lock held, a change in flight. */
+export interface OpenTransaction<T> {
+  /** What the transaction's statements returned. */
+  result: T;
+  /** Commits it and closes its session. */
+  commit(): Promise<void>;
+}
+
+/**
+ * Runs `work` in a transaction on a new session of `db` logging in as `role` (default the
+ * superuser), and leaves the transaction open until commit(). Server only: PGlite has one
+ * session.
+ */
+export async function openTransaction<T>(
+  db: ServerTestDb,
+  work: (tx: DbClient) => Promise<T>,
+  role?: string,
+): Promise<OpenTransaction<T>> {
+  const sql = db.connect(role, { max: 1 });
+  let commit = () => {};
+  const committing = new Promise<void>((resolve) => (commit = resolve));
+  let ran = (_: T) => {};
+  const worked = new Promise<T>((resolve) => (ran = resolve));
+  const transaction = sql.begin(async (tx) => {
+    ran(await work(postgresClient(tx)));
+    await committing;
+  });
+  try {
+    const result = await Promise.race([worked, transaction.then(() => worked)]);
+    return {
+      result,
+      async commit() {
+        commit();
+        try {
+          await transaction;
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      },
+    };
+  } catch (error) {
+    await sql.end({ timeout: 5 });
+    throw error;
+  }
 }
