@@ -15,7 +15,7 @@ import { webhookRoutes } from './routes/webhook.ts';
 export type { AppDeps } from './context.ts';
 
 /** Answered 200 so Supabase Auth goes on, but the database part did not happen. */
-const DEGRADED = new Set(['deferred', 'claims_unchanged']);
+const DEGRADED = new Set(['deferred', 'claims_unchanged', 'unchecked']);
 
 /**
  * The function's name: the platform passes paths as /user-sync/<route>

@@ -3,6 +3,13 @@
 // database gets a bounded share of it; other callers wait longer.
 import type { RetryPolicy } from './retry.ts';
 
+/** before-user-created, asking the database whether a role may be chosen: a sign-up waits. */
+export const BEFORE_USER_CREATED_RETRY: RetryPolicy = {
+  budgetMs: 2000,
+  attemptTimeoutMs: 1500,
+  backoffMs: 200,
+};
+
 /** after-user-created: the row is normally there already (the trigger wrote it). */
 export const AFTER_USER_CREATED_RETRY: RetryPolicy = {
   budgetMs: 3000,

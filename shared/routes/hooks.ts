@@ -4,8 +4,11 @@ import type { AppDeps, AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { GatewayError } from '../gateway.ts';
 import { rpcWithRetry } from '../retry.ts';
-import { AFTER_USER_CREATED_RETRY, CUSTOM_ACCESS_TOKEN_RETRY } from '../timeouts.ts';
-import { isSelfAssignable, SELF_ASSIGNABLE_ROLES } from '../roles.ts';
+import {
+  AFTER_USER_CREATED_RETRY,
+  BEFORE_USER_CREATED_RETRY,
+  CUSTOM_ACCESS_TOKEN_RETRY,
+} from '../timeouts.ts';
 import {
   afterUserCreatedSchema,
   beforeUserCreatedSchema,
@@ -14,6 +17,11 @@ import {
 } from '../schemas.ts';
 import { createHookVerifier, SignatureError } from '../signature.ts';
 import type { z } from 'zod';
+
+/** What public.hook_before_user_created returns: {} to allow, or Auth's error object. */
+interface BeforeUserCreatedAnswer {
+  error?: { http_code: number; message: string };
+}
 
 /** What public.sync_user returns (docs/sql-api.md). */
 export interface SyncResult {
@@ -117,23 +125,42 @@ export function hookRoutes(deps: AppDeps) {
   const signed = signedJson(deps);
 
   // Allow or refuse only: the user does not exist yet and, for OAuth/SSO, this id is not the
-  // one that will be stored (docs/reference/auth-hooks.md#before-user-created). No database
-  // access.
-  app.post('/before-user-created', signed, (c) => {
+  // one that will be stored (docs/reference/auth-hooks.md#before-user-created). Which roles may
+  // be chosen, and the sentence that says so, are the database's: the same function
+  // public.hook_before_user_created that Auth can call as a Postgres hook, sent only the role
+  // asked for. A sign-up that asks for none needs no database. If the database cannot answer
+  // within the budget, the sign-up is let through (the sync never gives a role that is not
+  // self-assignable from user_metadata, so nothing is granted by it) and the log says
+  // `unchecked`.
+  app.post('/before-user-created', signed, async (c) => {
     const { user } = parse(c, beforeUserCreatedSchema);
     const asked = user.user_metadata?.['role'];
-    if (asked === undefined || asked === null || asked === '' || isSelfAssignable(asked)) {
+    if (asked === undefined || asked === null || asked === '') {
+      c.set('outcome', 'allowed');
+      return c.json({}, 200);
+    }
+    let answer: BeforeUserCreatedAnswer;
+    try {
+      ({ result: answer } = await rpcWithRetry<BeforeUserCreatedAnswer>(
+        gateway,
+        clock,
+        'hook_before_user_created',
+        { event: { user: { user_metadata: { role: asked } } } },
+        BEFORE_USER_CREATED_RETRY,
+      ));
+    } catch (err) {
+      c.set('outcome', 'unchecked');
+      noteFailure(c, err);
+      return c.json({}, 200);
+    }
+    if (!answer?.error) {
       c.set('outcome', 'allowed');
       return c.json({}, 200);
     }
     c.set('outcome', 'rejected');
-    const choices = SELF_ASSIGNABLE_ROLES.join(', ');
-    const message = typeof asked === 'string'
-      ? `The role "${asked.slice(0, 40)}" cannot be chosen at sign-up. Choose one of: ${choices}.`
-      : `The requested role is not valid. Choose one of: ${choices}.`;
     // HTTP 200: Supabase Auth reads the error object only from a 200/202
     // (docs/reference/auth-hooks.md#error-object).
-    return c.json({ error: { http_code: 400, message } }, 200);
+    return c.json({ error: answer.error }, 200);
   });
 
   // The auth.users trigger has already written the row, in the same transaction as the insert.
@@ -165,8 +192,9 @@ export function hookRoutes(deps: AppDeps) {
   // user_role, which is ours: the database's user_sync.token_role, the same rule the
   // Postgres-function hook applies:
   // - app_metadata.role if it is a known role, else the row's role if it is self-assignable,
-  //   else the default; user_metadata is never read after creation. This holds when the sync
-  //   fails or is deferred: a revoked admin gets the default, not the row's stale role.
+  //   else the default; user_metadata counts only while there is no row yet (a self-assignable
+  //   role asked for at sign-up). This holds when the sync fails or is deferred: a revoked admin
+  //   gets the default, not the row's stale role.
   // - A user the database cannot see yet: Auth mints the first token of an anonymous sign-in,
   //   an OAuth implicit flow or an id_token sign-in inside the transaction that creates the
   //   user, before it commits. Then the creation rule applies to the claims we send along,

@@ -10,22 +10,6 @@
 -- never is. Called once per user, a plpgsql mapping costs a resync with nothing to do 24 times
 -- the seed's anti-join at 200,000 users, and its memory grows with the user count.
 
--- The columns the sync owns, in public.users order. Projects may add columns of their own to
--- public.users; the sync neither reads nor writes those. (No function of this install takes or
--- returns the type: user_sync.mapped has the same columns.)
-create type user_sync.user_values as (
-  id uuid,
-  email text,
-  phone text,
-  full_name text,
-  avatar_url text,
-  role text,
-  email_confirmed_at timestamptz,
-  is_anonymous boolean,
-  deleted_at timestamptz,
-  created_at timestamptz
-);
-
 -- The role lists the mapping reads, kept in one row in step with user_sync.roles by a
 -- statement trigger on it. One primary-key probe per mapping, where reading user_sync.roles
 -- itself takes four sub-plans (known, self-assignable twice, default): about 16 µs of every
@@ -97,10 +81,7 @@ select
   v.email_confirmed_at,
   v.is_anonymous,
   v.deleted_at,
-  v.created_at,
-  -- The role an access token may carry: the role without the sign-up choice, since
-  -- user_metadata is the user's to rewrite at any time (user_sync.token_role).
-  coalesce(r.granted, r.kept, r.fallback) as token_role
+  v.created_at
 from auth.users a
 left join public.users u on u.id = a.id
 -- The role, in order: a known role in app_metadata (which only the service role can write);
@@ -161,12 +142,13 @@ cross join lateral (
 ) v;
 
 comment on view user_sync.mapped is
-  'The sync mapping: for every auth user, the public.users values it should have given its current app row, has_app_row, in_sync, and the role its access tokens may carry.';
+  'The sync mapping: for every auth user, the public.users values it should have given its current app row (role is also the role its access tokens carry), has_app_row and in_sync.';
 revoke all on table user_sync.mapped from public, anon, authenticated, service_role;
 
--- The role an access token may carry as user_role: the view's token_role, which does not
--- depend on the sync having written (a revoked admin whose sync fails or is deferred still
--- gets the default) and never reads user_metadata. A user the database cannot see yet (the
+-- The role an access token may carry as user_role: the view's role, which does not depend on
+-- the sync having written (a revoked admin whose sync fails or is deferred still gets the
+-- default) and reads user_metadata only while the user has no app row (a self-assignable role
+-- chosen at sign-up, as the row will be written). A user the database cannot see yet (the
 -- first token of a sign-up minted inside the sign-up's uncommitted transaction, seen from
 -- another session) gets the creation rule (the view's role for a user with no app row: a
 -- known app_metadata role, else a self-assignable user_metadata role, else the default)
@@ -183,7 +165,7 @@ as $$
 declare
   v_role text;
 begin
-  select m.token_role into v_role from user_sync.mapped m where m.id = p_user_id;
+  select m.role into v_role from user_sync.mapped m where m.id = p_user_id;
   if found then
     return v_role;
   end if;

@@ -412,14 +412,14 @@ declare
 begin
   -- The common case, taken on almost every token: the row is in step and no failure is on
   -- record. One statement of primary-key probes; nothing written or locked.
-  select m.in_sync, m.role, m.token_role,
+  select m.in_sync, m.role,
     exists (select from user_sync.sync_failures f where f.user_id = m.id) as failed_before
   into v_now
   from user_sync.mapped m
   where m.id = p_user_id;
   if v_now.in_sync and not v_now.failed_before then
     return pg_catalog.jsonb_build_object('user_id', p_user_id, 'action', 'unchanged',
-      'role', v_now.role, 'user_role', v_now.token_role,
+      'role', v_now.role, 'user_role', v_now.role,
       'counts', pg_catalog.jsonb_build_object('auth_users', 1, 'app_users', 1, 'unchanged', 1));
   end if;
   begin

@@ -136,12 +136,13 @@ end;
 $$;
 
 comment on function public.hook_before_user_created(jsonb) is
-  'Before-user-created hook as a Postgres function: {} to allow, or {"error": {"http_code": 400, "message": …}} for a sign-up asking for a role it may not choose. For supabase_auth_admin only. See docs/pg-hooks.md.';
+  'Before-user-created hook as a Postgres function: {} to allow, or {"error": {"http_code": 400, "message": …}} for a sign-up asking for a role it may not choose. For supabase_auth_admin, and service_role (the HTTP hook). See docs/pg-hooks.md.';
 
 -- Grants as Supabase documents them for Postgres-function hooks
 -- (https://supabase.com/docs/guides/auth/auth-hooks#using-postgres-functions): Auth's
--- role may find and call them; nobody else may, the API roles included (public functions are
--- executable by PUBLIC, and on Supabase by anon, authenticated and service_role, by default).
+-- role may find and call them; no request role may, but the HTTP hook's (below) (public
+-- functions are executable by PUBLIC, and on Supabase by anon, authenticated and service_role,
+-- by default).
 grant usage on schema public to supabase_auth_admin;
 
 revoke all on function public.hook_custom_access_token(jsonb)
@@ -150,3 +151,7 @@ revoke all on function public.hook_before_user_created(jsonb)
   from public, anon, authenticated, service_role;
 grant execute on function public.hook_custom_access_token(jsonb) to supabase_auth_admin;
 grant execute on function public.hook_before_user_created(jsonb) to supabase_auth_admin;
+-- The HTTP before-user-created hook asks this function too (as service_role, through the
+-- function's gateway), so the rule and its sentence are written once. It reads user_sync.roles
+-- and writes nothing.
+grant execute on function public.hook_before_user_created(jsonb) to service_role;

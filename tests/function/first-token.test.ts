@@ -1,12 +1,13 @@
-// The first access token of an autoconfirm sign-up, through the real app and the real
-// migrations. Supabase Auth mints it inside the sign-up's own transaction and calls the
-// custom-access-token hook before that transaction commits (spec §1.5), so the HTTP hook's
-// sync_user cannot see the user and the role is derived from the token's claims
-// (shared/roles.ts, roleAtCreation). Here a GoTrue transaction is held open while the app is
+// The first access token of a sign-up minted inside the sign-up's own transaction (anonymous
+// sign-ins, implicit-flow OAuth, id_token sign-ins: dev/auth/sign-up-paths.ts), through the real
+// app and the real migrations. Supabase Auth calls the custom-access-token hook before that
+// transaction commits (docs/reference/auth-hooks.md#custom-access-token), so the HTTP hook's
+// sync_user cannot see the user and the role comes from the creation rule over the token's
+// claims (user_sync.token_role). Here a GoTrue transaction is held open while the app is
 // called, then committed, and the token's user_role must be what public.users then holds.
 //
 // The open-transaction tests need two sessions (GoTrue's and the function's), so they run on
-// the server only; the role list check runs on PGlite too.
+// the server only.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../shared/app.ts';
@@ -16,7 +17,6 @@ import type { Gateway } from '../../shared/gateway.ts';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
 import { pgliteExecutor } from '../../dev/pglite-executor.ts';
 import { memoryLogger } from '../../dev/memory-logger.ts';
-import { DEFAULT_ROLE, KNOWN_ROLES, ROLES, SELF_ASSIGNABLE_ROLES } from '../../shared/roles.ts';
 import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
@@ -54,25 +54,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close?.();
   await db?.close();
-});
-
-describe('shared/roles.ts', () => {
-  it('lists exactly the roles the migrations ship in user_sync.roles', async () => {
-    const rows = await db.query<{ role: string; self_assignable: boolean; is_default: boolean }>(
-      'select role, self_assignable, is_default from user_sync.roles order by role',
-    );
-    const fromTs = ROLES.map((r) => ({
-      role: r.role,
-      self_assignable: r.selfAssignable,
-      is_default: r.isDefault,
-    })).sort((a, b) => a.role.localeCompare(b.role));
-    expect(rows).toEqual(fromTs);
-    expect([...KNOWN_ROLES].sort()).toEqual(rows.map((r) => r.role));
-    expect([...SELF_ASSIGNABLE_ROLES].sort()).toEqual(
-      rows.filter((r) => r.self_assignable).map((r) => r.role),
-    );
-    expect([DEFAULT_ROLE]).toEqual(rows.filter((r) => r.is_default).map((r) => r.role));
-  });
 });
 
 // ------------------------------------------------------------------ the open transaction

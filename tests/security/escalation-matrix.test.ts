@@ -6,7 +6,15 @@
 // (tests/db/security.test.ts holds the single-path tests this builds on.)
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
+import {
+  appRow,
+  asRole,
+  type DbClient,
+  resyncUsers,
+  syncUser,
+  uid,
+  useTestDb,
+} from '../helpers/db.ts';
 import {
   adminCreateUser,
   type AuthUser,
@@ -28,6 +36,7 @@ import {
   httpClient,
   SECRETS,
   startAppServer,
+  whileServing,
 } from './harness.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 
@@ -67,7 +76,8 @@ const FUNCTIONS: Record<string, Role[]> = {
   // The definer behind it, in a schema the Data API does not expose.
   'user_sync_api.sync_my_user()': ['authenticated'],
   'public.hook_custom_access_token(jsonb)': ['supabase_auth_admin'],
-  'public.hook_before_user_created(jsonb)': ['supabase_auth_admin'],
+  // service_role too: the HTTP before-user-created hook asks the same rule (it writes nothing).
+  'public.hook_before_user_created(jsonb)': ['supabase_auth_admin', 'service_role'],
   'user_sync.token_role(uuid,jsonb)': [],
   'user_sync.plan(uuid,uuid,uuid[])': [],
   'user_sync.record_failure(uuid,text,text,text)': [],
@@ -85,7 +95,7 @@ const FUNCTIONS: Record<string, Role[]> = {
   'user_sync.prune_audit(interval)': [],
 };
 
-let db: TestDb;
+const db = useTestDb();
 let alice: AuthUser;
 let bob: AuthUser;
 let admin: AuthUser;
@@ -93,10 +103,7 @@ let fns: Array<{ sig: string; oid: number; args: string[]; trigger: boolean }> =
 let tables: Array<{ name: string; columns: string[] }> = [];
 let sequences: string[] = [];
 
-const uid = () => crypto.randomUUID().slice(0, 8);
-
 beforeAll(async () => {
-  db = await createTestDb();
   alice = await signUpEmail(db, {
     email: `alice-${uid()}@example.com`,
     autoconfirm: true,
@@ -135,23 +142,8 @@ beforeAll(async () => {
      order by 1`)).map((r) => r.name);
 }, 120_000);
 
-afterAll(async () => {
-  await db?.close();
-});
-
-/** A transaction as `role` runs one (PostgREST for the API roles, GoTrue for its own). */
-function as<T>(role: Role, fn: (tx: DbClient) => Promise<T>): Promise<T> {
-  switch (role) {
-    case 'anon':
-      return db.asAnon(fn);
-    case 'authenticated':
-      return db.asUser(alice.id, fn);
-    case 'service_role':
-      return db.asServiceRole(fn);
-    case 'supabase_auth_admin':
-      return db.asAuthAdmin(fn);
-  }
-}
+/** A transaction as `role` runs one (PostgREST for the API roles, as Alice; GoTrue's own). */
+const as = <T>(role: Role, fn: (tx: DbClient) => Promise<T>) => asRole(db, role, fn, alice.id);
 
 /** Runs each statement in a savepoint and returns its SQLSTATE, or 'ok'. Writes nothing. */
 async function tryEach(role: Role, statements: string[]): Promise<string[]> {
@@ -313,8 +305,7 @@ for (const role of ROLES) {
 // ------------------------------------------------------------------ row-level: self and other
 
 describe('public.users rows: self and other', () => {
-  const rowOf = async (id: string) =>
-    (await db.query('select *, xmin::text as xmin from public.users where id = $1', [id]))[0];
+  const rowOf = (id: string) => appRow(db, id, '*, xmin::text as xmin');
 
   it('authenticated (self) reads only their own row and edits only its profile columns', async () => {
     const before = await rowOf(bob.id);
@@ -358,9 +349,7 @@ describe('every path to a role', () => {
   let gateway: Gateway;
   let server: AppServer;
   let client: ReturnType<typeof httpClient>;
-  const roleOf = async (id: string) =>
-    (await db.query<{ role: string }>('select role from public.users where id = $1', [id]))[0]
-      ?.role;
+  const roleOf = async (id: string) => (await appRow<{ role: string }>(db, id, 'role'))?.role;
 
   beforeAll(async () => {
     gateway = gatewayFor(db);
@@ -376,8 +365,8 @@ describe('every path to a role', () => {
   /** Every sync path the project has, run for `id`: none may change the role. */
   async function syncEveryWay(id: string) {
     await db.asUser(id, (tx) => tx.query('select public.sync_my_user()'));
-    await db.asServiceRole((tx) => tx.query('select public.sync_user($1)', [id]));
-    await db.asServiceRole((tx) => tx.query('select public.resync_users()'));
+    await syncUser(db, id);
+    await resyncUsers(db);
     const row = (await db.query<AuthUserRow>('select * from auth.users where id = $1', [id]))[0]!;
     const hook = async (name: string, body: string) =>
       await client.call({
@@ -530,13 +519,10 @@ describe('admin endpoints are closed when their secret is unset', () => {
   ];
 
   it('no secret at all: every protected route answers 503 not_configured, whatever it is sent, and writes nothing', async () => {
-    const gateway = gatewayFor(db);
-    const server = await startAppServer(gateway, {});
-    const client = httpClient(server);
     const before = await db.query(
       "select md5(string_agg(u::text || u.xmin::text, ',' order by id)) as h from public.users u",
     );
-    try {
+    await whileServing(gatewayFor(db), {}, async (client) => {
       for (
         const path of [
           '/hooks/before-user-created',
@@ -574,11 +560,7 @@ describe('admin endpoints are closed when their secret is unset', () => {
         'database_ms',
         'status',
       ]);
-    } finally {
-      client.close();
-      await server.close();
-      await gateway.close?.();
-    }
+    });
     expect(
       await db.query(
         "select md5(string_agg(u::text || u.xmin::text, ',' order by id)) as h from public.users u",
@@ -587,7 +569,6 @@ describe('admin endpoints are closed when their secret is unset', () => {
   });
 
   it('empty or whitespace secrets count as unset: an empty bearer cannot match an empty secret', async () => {
-    const gateway = gatewayFor(db);
     const env = {
       ...fullEnv,
       USER_SYNC_WEBHOOK_SECRET: '',
@@ -595,9 +576,7 @@ describe('admin endpoints are closed when their secret is unset', () => {
       SUPABASE_SERVICE_ROLE_KEY: '',
       SUPABASE_SECRET_KEYS: '',
     };
-    const server = await startAppServer(gateway, env);
-    const client = httpClient(server);
-    try {
+    await whileServing(gatewayFor(db), env, async (client) => {
       for (const path of ['/webhooks/auth-users', '/resync']) {
         for (const authorization of ['', 'Bearer ', 'Bearer', 'Bearer   ']) {
           const res = await client.call({
@@ -613,18 +592,11 @@ describe('admin endpoints are closed when their secret is unset', () => {
           });
         }
       }
-    } finally {
-      client.close();
-      await server.close();
-      await gateway.close?.();
-    }
+    });
   });
 
   it('each secret opens only its own route: the admin token is not the webhook secret and no bearer opens a hook', async () => {
-    const gateway = gatewayFor(db);
-    const server = await startAppServer(gateway, { USER_SYNC_ADMIN_TOKEN: SECRETS.admin });
-    const client = httpClient(server);
-    try {
+    await whileServing(gatewayFor(db), { USER_SYNC_ADMIN_TOKEN: SECRETS.admin }, async (client) => {
       const webhook = await client.call({
         method: 'POST',
         path: '/webhooks/auth-users',
@@ -647,10 +619,6 @@ describe('admin endpoints are closed when their secret is unset', () => {
       });
       expect(resync.status).toBe(200);
       expect(JSON.parse(resync.body.toString())).toMatchObject({ dry_run: true, missing: 0 });
-    } finally {
-      client.close();
-      await server.close();
-      await gateway.close?.();
-    }
+    });
   });
 });

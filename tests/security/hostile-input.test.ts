@@ -9,12 +9,6 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearerToken } from '../../shared/bearer.ts';
-import {
-  DEFAULT_ROLE,
-  isSelfAssignable,
-  KNOWN_ROLES,
-  SELF_ASSIGNABLE_ROLES,
-} from '../../shared/roles.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { adminCreateUser, type AuthUser, signUpEmail } from '../helpers/gotrue.ts';
 import {
@@ -75,8 +69,30 @@ let appRoles: Map<string, string>;
 const cases: Record<string, number> = {};
 const startedAt = performance.now();
 
+/**
+ * The roles the migrations ship, as the oracle below expects them. user_sync.roles is the one
+ * source; beforeAll checks this copy against it, so the oracle cannot drift from it.
+ */
+const KNOWN_ROLES = ['admin', 'artist', 'client', 'producer'];
+const SELF_ASSIGNABLE_ROLES = ['artist', 'client', 'producer'];
+const DEFAULT_ROLE = 'client';
+const isSelfAssignable = (role: unknown): role is string =>
+  typeof role === 'string' && SELF_ASSIGNABLE_ROLES.includes(role);
+
 beforeAll(async () => {
   db = await createTestDb();
+  expect(
+    await db.query(
+      `select array_agg(role order by role) as known,
+         array_agg(role order by role) filter (where self_assignable) as self_assignable,
+         max(role) filter (where is_default) as fallback
+       from user_sync.roles`,
+    ),
+  ).toEqual([{
+    known: KNOWN_ROLES,
+    self_assignable: SELF_ASSIGNABLE_ROLES,
+    fallback: DEFAULT_ROLE,
+  }]);
   gateway = gatewayFor(db);
   server = await startAppServer(gateway);
   client = httpClient(server);

@@ -6,7 +6,8 @@
 --   public.sync_my_user()                                    authenticated
 --   user_sync_api.sync_my_user()                             authenticated
 --   public.hook_custom_access_token(jsonb)                   supabase_auth_admin
---   public.hook_before_user_created(jsonb)                   supabase_auth_admin
+--   public.hook_before_user_created(jsonb)                   supabase_auth_admin, service_role
+--                                   (service_role: the HTTP hook asks the same rule)
 --
 -- One transaction, rolled back. Every call names only this file's own user (a fresh random id),
 -- with p_dry_run where there is one, so even a call that should have been refused and was not
@@ -41,30 +42,31 @@ values (:'me', :'me' || '@example.com', now(), '00000000-0000-0000-0000-00000000
   now(), now());
 update auth.users set role = 'authenticated', updated_at = now() where id = :'me';
 
--- The API functions, each with the one role it is for.
-create temporary table api_function (n, schema, name, args, call, for_role) as values
+-- The API functions, each with the roles it is for.
+create temporary table api_function (n, schema, name, args, call, for_roles) as values
   (1, 'public', 'sync_user', array['uuid', 'text', 'jsonb'],
-    pg_catalog.format('select public.sync_user(%L)', :'me'), 'service_role'),
+    pg_catalog.format('select public.sync_user(%L)', :'me'), array['service_role']),
   (2, 'public', 'resync_users', array['boolean', 'uuid[]', 'integer', 'uuid'],
     pg_catalog.format(
       'select public.resync_users(p_dry_run => true, p_user_ids => array[%L]::uuid[])', :'me'),
-    'service_role'),
-  (3, 'public', 'sync_my_user', array[]::text[], 'select public.sync_my_user()', 'authenticated'),
+    array['service_role']),
+  (3, 'public', 'sync_my_user', array[]::text[], 'select public.sync_my_user()',
+    array['authenticated']),
   (4, 'user_sync_api', 'sync_my_user', array[]::text[], 'select user_sync_api.sync_my_user()',
-    'authenticated'),
+    array['authenticated']),
   (5, 'public', 'hook_custom_access_token', array['jsonb'],
     pg_catalog.format('select public.hook_custom_access_token(%L)', :'token_event'),
-    'supabase_auth_admin'),
+    array['supabase_auth_admin']),
   (6, 'public', 'hook_before_user_created', array['jsonb'],
     pg_catalog.format('select public.hook_before_user_created(%L)', :'signup_event'),
-    'supabase_auth_admin');
+    array['supabase_auth_admin', 'service_role']);
 
--- From the catalog: EXECUTE for exactly the one role each function is for, and for none of the
--- other three roles a request or Auth acts as.
+-- From the catalog: EXECUTE for exactly the roles each function is for, and for none of the
+-- other roles a request or Auth acts as.
 select function_privs_are(f.schema, f.name, f.args, r.grantee,
-  case when r.grantee = f.for_role then array['EXECUTE'] else array[]::text[] end,
+  case when r.grantee = any (f.for_roles) then array['EXECUTE'] else array[]::text[] end,
   pg_catalog.format('%s may %sexecute %s.%s', r.grantee,
-    case when r.grantee = f.for_role then '' else 'not ' end, f.schema, f.name))
+    case when r.grantee = any (f.for_roles) then '' else 'not ' end, f.schema, f.name))
 from api_function f
 cross join (values (1, 'anon'), (2, 'authenticated'), (3, 'service_role'),
   (4, 'supabase_auth_admin')) as r (n, grantee)
@@ -77,7 +79,8 @@ select ok(pg_catalog.has_schema_privilege('supabase_auth_admin', 'public', 'USAG
 -- Calling them as PostgREST would: it sets the role and the JWT's claims for the transaction
 -- (set_config(…, true), as `set local` does), then runs the call. Each role below is refused
 -- (42501) every function not granted to it: anon (the publishable key) all of them, a user's
--- JWT all but sync_my_user, the secret key all but sync_user and resync_users.
+-- JWT all but sync_my_user, the secret key all but sync_user, resync_users and the
+-- before-user-created rule.
 create function pg_temp.refused(p_role text, p_claims text, p_function text, p_call text)
 returns text language plpgsql as $$
 begin
@@ -91,7 +94,7 @@ select pg_temp.refused(r.grantee, r.claims, f.schema || '.' || f.name, f.call)
 from (values
     (1, 'anon', :'anon_claims', array[1, 2, 3, 4, 5, 6]),
     (2, 'authenticated', :'me_claims', array[1, 2, 5, 6]),
-    (3, 'service_role', :'service_claims', array[3, 5, 6])
+    (3, 'service_role', :'service_claims', array[3, 5])
   ) as r (n, grantee, claims, refused)
   join api_function f on f.n = any (r.refused)
 order by r.n, f.n;
@@ -128,6 +131,11 @@ select is(
   public.resync_users(p_dry_run => true, p_user_ids => array[:'me']::uuid[]) ->> 'auth_users',
   '1',
   'service_role: public.resync_users runs (a dry run of this file''s user)'
+);
+select is(
+  public.hook_before_user_created(:'signup_event'),
+  '{}'::jsonb,
+  'service_role: public.hook_before_user_created answers (the HTTP hook asks it)'
 );
 reset role;
 
