@@ -13,7 +13,7 @@ import type { Gateway } from '../../shared/gateway.ts';
 import { memoryLogger } from '../../dev/memory-logger.ts';
 import { pgliteGateway, serve, type Serving } from '../../dev/server.ts';
 import { EXIT, main } from '../../cli/resync.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { insertAuthUsersSql, useTestDb } from '../helpers/db.ts';
 
 const TOKEN = 'cli-test-admin-token-5f0c2a9e71d4';
 const USERS = 10;
@@ -55,7 +55,7 @@ function cell(stdout: string, label: string, col = 0): number {
 }
 
 describe('npm run resync against a running function', () => {
-  let db: TestDb;
+  const db = useTestDb();
   let gateway: Gateway;
   let serving: Serving;
   let url: string;
@@ -63,7 +63,6 @@ describe('npm run resync against a running function', () => {
     Number((await db.query<{ n: number }>('select count(*)::int as n from public.users'))[0]!.n);
 
   beforeAll(async () => {
-    db = await createTestDb();
     gateway = db.kind === 'pglite'
       ? { ...pgliteGateway(db.pglite), close: () => Promise.resolve() }
       : createDirectGateway(postgresExecutor(db.urlAs('postgres')));
@@ -72,13 +71,7 @@ describe('npm run resync against a running function', () => {
     serving = await serve(app, 0);
     url = serving.base;
     // Users created the plain SQL way: the trigger gives each its row.
-    await db.exec(`
-      insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
-        raw_user_meta_data, created_at, updated_at)
-      select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-        'authenticated', 'user' || i || '@example.com',
-        '{"provider":"email","providers":["email"]}', '{}', now(), now()
-      from generate_series(1, ${USERS}) as i`);
+    await db.exec(insertAuthUsersSql(USERS, { emailPrefix: 'user' }));
     // Drift as it happens: three rows lost, two edited behind the sync's back.
     await db.exec(`
       delete from public.users where email in ('user1@example.com', 'user2@example.com', 'user3@example.com');
@@ -88,7 +81,6 @@ describe('npm run resync against a running function', () => {
   afterAll(async () => {
     await serving?.close();
     await gateway?.close?.();
-    await db?.close();
   });
 
   it('--dry-run reports the drift, writes nothing, and exits 1', async () => {

@@ -1,14 +1,8 @@
 // The app against the real migrations: each route's effect on public.users. Runs on the
 // server when DATABASE_URL is set, else on PGlite (tests/helpers/db.ts decides).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../shared/app.ts';
-import { systemClock } from '../../shared/clock.ts';
-import { parseConfig } from '../../shared/config.ts';
-import type { Gateway } from '../../shared/gateway.ts';
-import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../dev/pglite-executor.ts';
-import { memoryLogger } from '../../dev/memory-logger.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { appRow as appRowOf, insertAuthUser, useTestDb } from '../helpers/db.ts';
+import { useDirectApp } from '../helpers/app.ts';
 import {
   afterUserCreatedBody,
   beforeUserCreatedBody,
@@ -19,23 +13,9 @@ import {
 import { ADMIN_TOKEN, baseEnv, HOOK_SECRET, WEBHOOK_SECRET } from './fakes.ts';
 
 const BASE = 'http://localhost/user-sync';
-let db: TestDb;
-let gateway: Gateway;
-let app: ReturnType<typeof createApp>;
-const logger = memoryLogger();
-
-beforeAll(async () => {
-  db = await createTestDb();
-  gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
-  );
-  app = createApp({ config: parseConfig(baseEnv), gateway, clock: systemClock, logger });
-}, 120_000);
-
-afterAll(async () => {
-  await gateway?.close?.();
-  await db?.close();
-});
+const db = useTestDb();
+const direct = useDirectApp(db, baseEnv);
+const logger = direct.logger;
 
 beforeEach(async () => {
   await db.exec(
@@ -51,30 +31,27 @@ interface NewUser {
 }
 
 /** A sign-up as GoTrue writes it: insert, then the role update (spec §4, design.md). */
-async function signUp(u: NewUser = {}) {
-  const id = u.id ?? crypto.randomUUID();
-  const email = u.email ?? `${id.slice(0, 8)}@example.com`;
-  await db.asAuthAdmin(async (tx) => {
-    await tx.query(
-      `insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
-         raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
-       values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2,
-         '$2a$10$abcdefghijklmnopqrstuuHASHHASHHASHHASHHASHHASHHASHHA',
-         $3::jsonb, $4::jsonb, now(), now(), false)`,
-      // Objects, not JSON text: postgres.js serialises a jsonb parameter itself.
-      [id, email, u.app ?? { provider: 'email', providers: ['email'] }, u.meta ?? {}],
-    );
+function signUp(u: NewUser = {}) {
+  return db.asAuthAdmin(async (tx) => {
+    const { id, email } = await insertAuthUser(tx, {
+      id: u.id,
+      email: u.email,
+      role: '',
+      app_metadata: u.app,
+      user_metadata: u.meta,
+    });
     await tx.query(`update auth.users set role = 'authenticated' where id = $1`, [id]);
+    return { id, email: email! };
   });
-  return { id, email };
 }
 
 async function appRow(id: string) {
-  const rows = await db.query<{ email: string; role: string; full_name: string | null }>(
-    'select email, role, full_name from public.users where id = $1',
-    [id],
+  const row = await appRowOf<{ email: string; role: string; full_name: string | null }>(
+    db,
+    id,
+    'email, role, full_name',
   );
-  return rows[0] ?? null;
+  return row ?? null;
 }
 
 async function authRow(id: string) {
@@ -88,17 +65,19 @@ const count = async (table: string) =>
   Number((await db.query<{ n: string }>(`select count(*)::text as n from ${table}`))[0]!.n);
 
 const hook = async (path: string, body: string) =>
-  await app.request(await hookRequest(`${BASE}/hooks/${path}`, body, { secrets: HOOK_SECRET }));
+  await direct.app.request(
+    await hookRequest(`${BASE}/hooks/${path}`, body, { secrets: HOOK_SECRET }),
+  );
 
 const webhook = (type: string, record: unknown, old_record: unknown) =>
-  app.request(`${BASE}/webhooks/auth-users`, {
+  direct.app.request(`${BASE}/webhooks/auth-users`, {
     method: 'POST',
     headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' },
     body: JSON.stringify({ type, table: 'users', record, schema: 'auth', old_record }),
   });
 
 const resync = async (body: unknown) => {
-  const res = await app.request(`${BASE}/resync`, {
+  const res = await direct.app.request(`${BASE}/resync`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),

@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../dev/pglite-executor.ts';
 import type { Gateway } from '../../shared/gateway.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
+import { gatewayFor } from '../helpers/app.ts';
 
 // The adapter alone, against small functions made for it, through the executor of whichever
 // database the run uses (postgres.js on DATABASE_URL, else PGlite): the drivers serialise
 // parameters differently, and that is what these tests are about.
-let db: TestDb;
+const db = useTestDb();
 let gateway: Gateway;
 
 beforeAll(async () => {
-  db = await createTestDb();
   await db.exec(`
     create function public.echo(p_id uuid, p_ids uuid[] default null, p_flag boolean default false,
                                 p_n integer default null, p_doc jsonb default null)
@@ -30,14 +28,11 @@ beforeAll(async () => {
       end $$;
     grant execute on function public.refuse to service_role;
   `);
-  gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
-  );
-}, 120_000);
+  gateway = gatewayFor(db);
+});
 
 afterAll(async () => {
   await gateway?.close?.();
-  await db?.close();
 });
 
 describe('direct gateway', () => {

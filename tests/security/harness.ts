@@ -10,11 +10,11 @@ import { createApp } from '../../shared/app.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseConfig } from '../../shared/config.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
-import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../dev/pglite-executor.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { jsonLogger, type LogEntry, type Logger } from '../../shared/logger.ts';
 import type { TestDb } from '../helpers/db.ts';
+
+export { gatewayFor } from '../helpers/app.ts';
 
 /** Every secret the suites use; none is the fakes.ts value, so a leak names this suite. */
 export const SECRETS = {
@@ -52,12 +52,6 @@ export function capturingLogger(): CapturingLogger {
     },
     text: () => lines.join('\n'),
   };
-}
-
-export function gatewayFor(db: TestDb): Gateway {
-  return createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
-  );
 }
 
 export interface AppServer {
@@ -166,6 +160,32 @@ export function httpClient(
     },
     close: () => agent.destroy(),
   };
+}
+
+export type HttpClient = ReturnType<typeof httpClient>;
+
+/**
+ * Serves the app on `gateway`, configured from `env`, for as long as fn runs, with a client to
+ * it; then closes the client, the server and the gateway. The server's logger keeps what the
+ * app logged.
+ */
+export async function whileServing<T>(
+  gateway: Gateway,
+  env: Record<string, string | undefined>,
+  fn: (client: HttpClient, server: AppServer) => Promise<T>,
+): Promise<T> {
+  try {
+    const server = await startAppServer(gateway, env);
+    const client = httpClient(server);
+    try {
+      return await fn(client, server);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  } finally {
+    await gateway.close?.();
+  }
 }
 
 /** The codes each error status may carry (shared/errors.ts and the routes that throw them). */

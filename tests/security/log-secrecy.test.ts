@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
 import type { Gateway } from '../../shared/gateway.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { uid, useTestDb } from '../helpers/db.ts';
 import { type AuthUser, signUpEmail } from '../helpers/gotrue.ts';
 import {
   afterUserCreatedBody,
@@ -17,13 +17,12 @@ import {
   hookHeaders,
 } from '../helpers/supabase-auth.ts';
 import {
-  type AppServer,
   fullEnv,
   gatewayFor,
-  httpClient,
+  type HttpClient,
   type RawRequest,
   SECRETS,
-  startAppServer,
+  whileServing,
 } from './harness.ts';
 
 const PASSWORD_HASH = '$2a$10$LOGSECRETxxHASHabcdefghijklmnopqrstuvwxyzABCDEFGHIJK';
@@ -34,7 +33,7 @@ const DB_PASSWORD = 'logsecret-db-password-5566';
 const WRONG_TOKEN = 'logsecret-wrong-bearer-77889900aa';
 const PHONE = '15550104242';
 
-let db: TestDb;
+const db = useTestDb();
 let user: AuthUser;
 let authRow: AuthUserRow;
 const consoleLines: string[] = [];
@@ -64,9 +63,8 @@ function secrets(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 beforeAll(async () => {
-  db = await createTestDb();
   user = await signUpEmail(db, {
-    email: `logsecret-${crypto.randomUUID().slice(0, 8)}@example.com`,
+    email: `logsecret-${uid()}@example.com`,
     autoconfirm: true,
     data: { full_name: 'Log Secret', password: 'logsecret-plaintext-in-metadata' },
   });
@@ -83,14 +81,12 @@ beforeAll(async () => {
   }
 }, 120_000);
 
-afterAll(async () => {
+afterAll(() => {
   vi.restoreAllMocks();
-  await db?.close();
 });
 
-/** Sends every request kind there is, on the given server, and returns the status codes. */
-async function sendEverything(server: AppServer, userId: string): Promise<number[]> {
-  const client = httpClient(server);
+/** Sends every request kind there is, through the given client, and returns the status codes. */
+async function sendEverything(client: HttpClient, userId: string): Promise<number[]> {
   const statuses: number[] = [];
   const send = async (req: RawRequest) => statuses.push((await client.call(req)).status);
   const hook = async (name: string, body: string, secret: string = SECRETS.hook) =>
@@ -110,76 +106,85 @@ async function sendEverything(server: AppServer, userId: string): Promise<number
     phone: PHONE,
     user_metadata: { refresh_token: REFRESH_TOKEN, password_hash: PASSWORD_HASH },
   });
-  try {
-    // Success paths.
-    await hook(
-      'before-user-created',
-      beforeUserCreatedBody({ ...row, email: row.email ?? undefined }),
-    );
-    await hook('after-user-created', afterUserCreatedBody(row));
-    await hook('custom-access-token', customAccessTokenBody(userId, claims));
-    // A refusal (200 with an error object) that quotes the asked role, not the secrets.
-    await hook(
-      'before-user-created',
-      beforeUserCreatedBody({
-        ...row,
-        email: row.email ?? undefined,
-        raw_user_meta_data: { role: RECOVERY_TOKEN },
-      }),
-    );
-    // Wrong signature, the old secret, a body that is not JSON, a payload of the wrong shape.
-    await hook('after-user-created', afterUserCreatedBody(row), 'v1,whsec_' + btoa('w'.repeat(32)));
-    await hook('after-user-created', `not json ${PASSWORD_HASH} ${SECRETS.webhook}`);
-    await hook(
-      'custom-access-token',
-      JSON.stringify({ user_id: PASSWORD_HASH, claims: { refresh_token: REFRESH_TOKEN } }),
-    );
-    await hook('after-user-created', JSON.stringify({ user: { ...row, id: CONFIRMATION_TOKEN } }));
-
-    const record = {
+  // Success paths.
+  await hook(
+    'before-user-created',
+    beforeUserCreatedBody({ ...row, email: row.email ?? undefined }),
+  );
+  await hook('after-user-created', afterUserCreatedBody(row));
+  await hook('custom-access-token', customAccessTokenBody(userId, claims));
+  // A refusal (200 with an error object) that quotes the asked role, not the secrets.
+  await hook(
+    'before-user-created',
+    beforeUserCreatedBody({
       ...row,
-      encrypted_password: PASSWORD_HASH,
-      confirmation_token: CONFIRMATION_TOKEN,
-      recovery_token: RECOVERY_TOKEN,
-    };
-    const webhookBody = (type: string, rec: unknown) =>
-      JSON.stringify({ type, table: 'users', schema: 'auth', record: rec, old_record: record });
-    for (const authorization of [`Bearer ${SECRETS.webhook}`, `Bearer ${WRONG_TOKEN}`, '']) {
-      await send({
-        method: 'POST',
-        path: '/webhooks/auth-users',
-        headers: { authorization, 'content-type': 'application/json' },
-        body: webhookBody('UPDATE', record),
-      });
-    }
+      email: row.email ?? undefined,
+      raw_user_meta_data: { role: RECOVERY_TOKEN },
+    }),
+  );
+  // Wrong signature, the old secret, a body that is not JSON, a payload of the wrong shape.
+  await hook('after-user-created', afterUserCreatedBody(row), 'v1,whsec_' + btoa('w'.repeat(32)));
+  await hook('after-user-created', `not json ${PASSWORD_HASH} ${SECRETS.webhook}`);
+  await hook(
+    'custom-access-token',
+    JSON.stringify({ user_id: PASSWORD_HASH, claims: { refresh_token: REFRESH_TOKEN } }),
+  );
+  await hook('after-user-created', JSON.stringify({ user: { ...row, id: CONFIRMATION_TOKEN } }));
+
+  const record = {
+    ...row,
+    encrypted_password: PASSWORD_HASH,
+    confirmation_token: CONFIRMATION_TOKEN,
+    recovery_token: RECOVERY_TOKEN,
+  };
+  const webhookBody = (type: string, rec: unknown) =>
+    JSON.stringify({ type, table: 'users', schema: 'auth', record: rec, old_record: record });
+  for (const authorization of [`Bearer ${SECRETS.webhook}`, `Bearer ${WRONG_TOKEN}`, '']) {
     await send({
       method: 'POST',
       path: '/webhooks/auth-users',
-      headers: { authorization: `Bearer ${SECRETS.webhook}` },
-      body: webhookBody('UPDATE', { ...record, id: PASSWORD_HASH }),
+      headers: { authorization, 'content-type': 'application/json' },
+      body: webhookBody('UPDATE', record),
     });
-    for (const token of [SECRETS.admin, SECRETS.secretKey, WRONG_TOKEN]) {
-      await send({
-        method: 'POST',
-        path: '/resync',
-        headers: { authorization: `Bearer ${token}` },
-        body: JSON.stringify({ dry_run: true, user_ids: [userId] }),
-      });
-    }
+  }
+  await send({
+    method: 'POST',
+    path: '/webhooks/auth-users',
+    headers: { authorization: `Bearer ${SECRETS.webhook}` },
+    body: webhookBody('UPDATE', { ...record, id: PASSWORD_HASH }),
+  });
+  for (const token of [SECRETS.admin, SECRETS.secretKey, WRONG_TOKEN]) {
     await send({
       method: 'POST',
       path: '/resync',
-      headers: { authorization: `Bearer ${SECRETS.admin}` },
-      body: JSON.stringify({ [REFRESH_TOKEN]: PASSWORD_HASH, user_ids: [CONFIRMATION_TOKEN] }),
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ dry_run: true, user_ids: [userId] }),
     });
-    await send({ method: 'GET', path: `/health?token=${WRONG_TOKEN}` });
-    // The request path is logged (unmatched ones too, as the platform's own logs do): a secret
-    // never belongs in a URL. Query strings are not logged.
-    await send({ method: 'POST', path: '/webhooks/auth-users/extra', body: PASSWORD_HASH });
-  } finally {
-    client.close();
   }
+  await send({
+    method: 'POST',
+    path: '/resync',
+    headers: { authorization: `Bearer ${SECRETS.admin}` },
+    body: JSON.stringify({ [REFRESH_TOKEN]: PASSWORD_HASH, user_ids: [CONFIRMATION_TOKEN] }),
+  });
+  await send({ method: 'GET', path: `/health?token=${WRONG_TOKEN}` });
+  // The request path is logged (unmatched ones too, as the platform's own logs do): a secret
+  // never belongs in a URL. Query strings are not logged.
+  await send({ method: 'POST', path: '/webhooks/auth-users/extra', body: PASSWORD_HASH });
   return statuses;
+}
+
+/**
+ * Everything sent on a server over `gateway`: the status codes, and what the app logged as
+ * jsonLogger prints it (its entries kept for the last test too).
+ */
+async function everythingOn(gateway: Gateway) {
+  return await whileServing(gateway, fullEnv, async (client, server) => {
+    consoleLines.length = 0;
+    const statuses = await sendEverything(client, user.id);
+    allEntries.push(...server.logger.entries);
+    return { statuses, entries: server.logger.entries, logged: server.logger.text() };
+  });
 }
 
 function leaks(text: string, names: Record<string, string>): string[] {
@@ -188,21 +193,11 @@ function leaks(text: string, names: Record<string, string>): string[] {
 
 describe('secrets never reach the logs', () => {
   it('with the database up: every route, success and error paths, logs none of them', async () => {
-    const gateway = gatewayFor(db);
-    const server = await startAppServer(gateway, fullEnv);
-    consoleLines.length = 0;
-    try {
-      const statuses = await sendEverything(server, user.id);
-      // The paths really ran: successes, refusals and errors.
-      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(7);
-      expect(statuses).toEqual(expect.arrayContaining([200, 400, 401, 404]));
-    } finally {
-      await server.close();
-      await gateway.close?.();
-    }
-    const logged = server.logger.text();
-    allEntries.push(...server.logger.entries);
-    expect(server.logger.entries.length).toBeGreaterThanOrEqual(18);
+    const { statuses, entries, logged } = await everythingOn(gatewayFor(db));
+    // The paths really ran: successes, refusals and errors.
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(7);
+    expect(statuses).toEqual(expect.arrayContaining([200, 400, 401, 404]));
+    expect(entries.length).toBeGreaterThanOrEqual(18);
     // The capture is real: the user id and the outcomes are there, only the secrets are not.
     expect(logged).toContain(user.id);
     expect(logged).toContain('"outcome":"claims_added"');
@@ -214,22 +209,14 @@ describe('secrets never reach the logs', () => {
   });
 
   it('with the database unreachable (a connection string holding a password): degraded and error answers log none of them', async () => {
-    const gateway: Gateway = createDirectGateway(
-      postgresExecutor(`postgres://postgres:${DB_PASSWORD}@127.0.0.1:1/postgres`),
+    const { statuses, entries, logged } = await everythingOn(
+      createDirectGateway(
+        postgresExecutor(`postgres://postgres:${DB_PASSWORD}@127.0.0.1:1/postgres`),
+      ),
     );
-    const server = await startAppServer(gateway, fullEnv);
-    consoleLines.length = 0;
-    try {
-      const statuses = await sendEverything(server, user.id);
-      expect(statuses).toEqual(expect.arrayContaining([200, 401, 503]));
-    } finally {
-      await server.close();
-      await gateway.close?.();
-    }
-    const logged = server.logger.text();
-    allEntries.push(...server.logger.entries);
-    expect(server.logger.entries.some((e) => e.outcome === 'deferred')).toBe(true);
-    expect(server.logger.entries.some((e) => e.outcome === 'claims_unchanged')).toBe(true);
+    expect(statuses).toEqual(expect.arrayContaining([200, 401, 503]));
+    expect(entries.some((e) => e.outcome === 'deferred')).toBe(true);
+    expect(entries.some((e) => e.outcome === 'claims_unchanged')).toBe(true);
     expect(leaks(logged, secrets())).toEqual([]);
     expect(leaks(consoleLines.join('\n'), secrets())).toEqual([]);
     expect(logged).not.toContain('127.0.0.1:1');
