@@ -9,6 +9,7 @@ import {
   asRole,
   type CallerRole,
   resyncUsers,
+  signUpUser,
   sqlState,
   syncUser,
   uid,
@@ -64,11 +65,7 @@ describe('the audit trail', () => {
       'select enabled, record_contact_values from user_sync.audit_settings',
     );
     expect(settings).toEqual({ enabled: false, record_contact_values: false });
-    const user = await signUpEmail(db, {
-      email: `off-${uid()}@example.com`,
-      data: { full_name: 'Off Record' },
-      autoconfirm: true,
-    });
+    const user = await signUpUser(db, 'off', { data: { full_name: 'Off Record' } });
     await changeEmail(db, user.id, `off-new-${uid()}@example.com`);
     await db.query('select public.resync_users()');
     expect(await trail(user.id)).toEqual([]);
@@ -107,7 +104,7 @@ describe('the audit trail', () => {
 
   it('records an email change by name only, and with its values when the project opts in', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, { email: `before-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'before');
     const before = user.email!;
     const first = `after-${uid()}@example.com`;
     await changeEmail(db, user.id, first);
@@ -137,10 +134,7 @@ describe('the audit trail', () => {
 
   it('records the confirmation of an email sign-up as its own update', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, {
-      email: `confirm-${uid()}@example.com`,
-      autoconfirm: true,
-    });
+    const user = await signUpUser(db, 'confirm');
     const rows = await trail(user.id);
     expect(rows.map((r) => [r.source, r.action, r.changed_columns])).toEqual([
       ['trigger', 'inserted', ['created_at', 'email', 'is_anonymous', 'role']],
@@ -152,7 +146,7 @@ describe('the audit trail', () => {
 
   it('records role changes with old and new values, and a sign-in records nothing', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, { email: `role-${uid()}@example.com`, autoconfirm: false });
+    const user = await signUpUser(db, 'role', { autoconfirm: false });
     await adminUpdateAppMetadata(db, user.id, { role: 'admin' });
     await signIn(db, user.id);
     await updateUserMetadata(db, user.id, { role: 'admin', theme: 'dark' });
@@ -164,7 +158,7 @@ describe('the audit trail', () => {
   });
 
   it('names the path: sync_user from a hook or webhook, sync_my_user as self_heal, resync', async () => {
-    const user = await signUpEmail(db, { email: `paths-${uid()}@example.com`, autoconfirm: false });
+    const user = await signUpUser(db, 'paths', { autoconfirm: false });
     // Drift made behind the sync's back (as the owner): an admin role app_metadata does not
     // back, which every sync path takes away again.
     const stale = async () =>
@@ -207,7 +201,7 @@ describe('the audit trail', () => {
 
   it('sync_user refuses a source that is not a sync path, and writes nothing', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, { email: `src-${uid()}@example.com`, autoconfirm: false });
+    const user = await signUpUser(db, 'src', { autoconfirm: false });
     for (const source of ['trigger', 'resync', 'self_heal', '', 'hook:', 'hook:Bad Name']) {
       const state = await sqlState(syncUser(db, user.id, { source }));
       expect({ source, state }).toEqual({ source, state: '22023' });
@@ -216,10 +210,7 @@ describe('the audit trail', () => {
   });
 
   it('records the deletion of an orphan by resync, and a failed write with its SQLSTATE', async () => {
-    const orphan = await signUpEmail(db, {
-      email: `orphan-${uid()}@example.com`,
-      autoconfirm: false,
-    });
+    const orphan = await signUpUser(db, 'orphan', { autoconfirm: false });
     const blocked = `blocked-${uid()}@audit.test`;
     await audit({ enabled: true });
 
@@ -263,7 +254,7 @@ describe('the audit trail', () => {
 
   it('is readable by service_role only, and nobody but its owner can write, change or delete it', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, { email: `priv-${uid()}@example.com`, autoconfirm: false });
+    const user = await signUpUser(db, 'priv', { autoconfirm: false });
     const rows = await db.asServiceRole((tx) =>
       tx.query('select source from public.user_sync_audit where user_id = $1', [user.id])
     );
@@ -295,7 +286,7 @@ describe('the audit trail', () => {
 
   it('prunes by age with one call, and refuses a negative or missing age', async () => {
     await audit({ enabled: true });
-    const user = await signUpEmail(db, { email: `prune-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'prune');
     expect(await trail(user.id)).toHaveLength(2);
     // Age the sign-up's row by 100 days (as the owner; nobody else can).
     await db.query(
@@ -337,11 +328,7 @@ describe('roles stay backed by app_metadata', () => {
   });
 
   it('a self-assignable role chosen at sign-up is kept when app_metadata has no role', async () => {
-    const artist = await signUpEmail(db, {
-      email: `artist-${uid()}@example.com`,
-      data: { role: 'artist' },
-      autoconfirm: true,
-    });
+    const artist = await signUpUser(db, 'artist', { data: { role: 'artist' } });
     expect(await role(artist.id)).toBe('artist');
     await adminUpdateAppMetadata(db, artist.id, { plan: 'pro' });
     await db.query('select public.resync_users()');
@@ -354,10 +341,7 @@ describe('roles stay backed by app_metadata', () => {
   });
 
   it('a role set directly in public.users without app_metadata does not survive the next sync', async () => {
-    const user = await signUpEmail(db, {
-      email: `direct-${uid()}@example.com`,
-      autoconfirm: false,
-    });
+    const user = await signUpUser(db, 'direct', { autoconfirm: false });
     await db.query(`update public.users set role = 'admin' where id = $1`, [user.id]);
     const [report] = await db.query<{ r: { stale: number; updated: number } }>(
       'select public.resync_users(p_dry_run => true) as r',

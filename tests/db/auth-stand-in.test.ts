@@ -3,7 +3,7 @@
 // on what our own migrations do.
 
 import { describe, expect, it } from 'vitest';
-import { sqlState, uid, useTestDb } from '../helpers/db.ts';
+import { signUpUser, sqlState, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   changeEmail,
@@ -167,7 +167,7 @@ describe('auth.users and auth.identities', () => {
   });
 
   it('enforce those constraints on writes', async () => {
-    const a = await signUpEmail(db, { email: `dup-${uid()}@example.com`, autoconfirm: true });
+    const a = await signUpUser(db, 'dup');
     // Same email twice: only an SSO user may share it.
     expect(await sqlState(signUpEmail(db, { email: a.email ?? '', autoconfirm: true }))).toBe(
       '23505',
@@ -193,7 +193,7 @@ describe('auth.users and auth.identities', () => {
     await db.query(`update auth.users set confirmation_token = 'tok-${a.id}' where id = $1`, [
       a.id,
     ]);
-    const b = await signUpEmail(db, { email: `b-${uid()}@example.com`, autoconfirm: true });
+    const b = await signUpUser(db, 'b');
     expect(
       await sqlState(
         db.query(`update auth.users set confirmation_token = 'tok-${a.id}' where id = $1`, [b.id]),
@@ -393,7 +393,7 @@ describe('roles', () => {
 
 describe('PostgREST requests', () => {
   it('auth.uid(), auth.role(), auth.email() and auth.jwt() read request.jwt.claims', async () => {
-    const user = await signUpEmail(db, { email: `claims-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'claims');
     const [row] = await db.asUser(
       user.id,
       (tx) =>
@@ -426,7 +426,7 @@ describe('PostgREST requests', () => {
   });
 
   it('authenticated and anon see no auth.users row; the service role bypasses RLS', async () => {
-    const user = await signUpEmail(db, { email: `rls-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'rls');
     await db.exec('grant select on auth.users to authenticated, anon, service_role');
     try {
       const mine = await db.asUser(user.id, (tx) => tx.query('select id from auth.users'));
@@ -463,10 +463,7 @@ describe('GoTrue statement sequences', () => {
     expect(pending.confirmation_token).toMatch(/^[0-9a-f]{56}$/);
     expect(pending.encrypted_password).toMatch(/^\$2a\$10\$.{53}$/);
 
-    const confirmed = await signUpEmail(db, {
-      email: `auto-${uid()}@example.com`,
-      autoconfirm: true,
-    });
+    const confirmed = await signUpUser(db, 'auto');
     expect(confirmed.email_confirmed_at).toBeInstanceOf(Date);
     expect(confirmed.confirmed_at).toEqual(confirmed.email_confirmed_at);
     expect(confirmed.raw_user_meta_data).toMatchObject({ email_verified: true });
@@ -583,11 +580,7 @@ describe('GoTrue statement sequences', () => {
   });
 
   it('metadata update, email change, sign-in and delete', async () => {
-    const user = await signUpEmail(db, {
-      email: `life-${uid()}@example.com`,
-      data: { a: 1, b: 2 },
-      autoconfirm: true,
-    });
+    const user = await signUpUser(db, 'life', { data: { a: 1, b: 2 } });
     const updated = await updateUserMetadata(db, user.id, { b: null, c: 3 });
     expect(updated.raw_user_meta_data).toMatchObject({ a: 1, c: 3 });
     expect(updated.raw_user_meta_data).not.toHaveProperty('b');

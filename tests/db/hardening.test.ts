@@ -12,6 +12,7 @@ import {
   resyncUsers,
   SERVER,
   type ServerTestDb,
+  signUpUser,
   syncUser,
   uid,
   useTestDb,
@@ -22,7 +23,6 @@ import {
   adminUpdateAppMetadata,
   type AuthUser,
   changeEmail,
-  signUpEmail,
   softDeleteUser,
 } from '../helpers/gotrue.ts';
 import { defaultClaims } from '../helpers/supabase-auth.ts';
@@ -128,16 +128,13 @@ describe('the role a token carries (both hooks, one rule)', () => {
   });
 
   it('an incoming user_role never survives either hook', async () => {
-    const user = await signUpEmail(db, {
-      email: `incoming-${uid()}@example.com`,
-      autoconfirm: true,
-    });
+    const user = await signUpUser(db, 'incoming');
     const out = await pgHook(user.id, claimsOf(user, { user_role: 'admin' }));
     expect(out.user_role).toBe('client');
   });
 
   it('after creation user_metadata is never read: asking for a role later changes nothing', async () => {
-    const user = await signUpEmail(db, { email: `later-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'later');
     await db.asAuthAdmin((tx) =>
       tx.query(
         `update users set raw_user_meta_data = raw_user_meta_data || '{"role":"producer"}' where id = $1`,
@@ -192,9 +189,7 @@ describe('the role a token carries (both hooks, one rule)', () => {
 
 describe('bounded profile values', () => {
   it('cuts a long name from metadata to 200 characters and leaves out a URL too long to keep', async () => {
-    const user = await signUpEmail(db, {
-      email: `long-${uid()}@example.com`,
-      autoconfirm: true,
+    const user = await signUpUser(db, 'long', {
       data: {
         full_name: 'N'.repeat(5000),
         avatar_url: `https://example.com/${'a'.repeat(3000)}`,
@@ -208,7 +203,7 @@ describe('bounded profile values', () => {
   });
 
   it("refuses a user's own edit over the limit with a constraint that names it", async () => {
-    const user = await signUpEmail(db, { email: `edit-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'edit');
     const edit = (sql: string, value: string) =>
       db.asUser(user.id, (tx: DbClient) => tx.query(sql, [value, user.id]));
     expect(
@@ -231,7 +226,7 @@ describe('bounded profile values', () => {
 describe.skipIf(!SERVER)('the trigger never waits without limit (server only)', () => {
   it('a change of a user whose row another session holds commits, records lock_not_available, and resync repairs', async () => {
     const server = db as ServerTestDb;
-    const user = await signUpEmail(db, { email: `held-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'held');
     const holder = await openTransaction(
       server,
       (tx) => tx.query('select 1 from public.users where id = $1 for update', [user.id]),

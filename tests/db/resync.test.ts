@@ -7,6 +7,7 @@ import {
   insertAuthUser,
   pgError,
   resyncUsers,
+  signUpUser,
   syncUser,
   uid,
   useTestDb,
@@ -242,7 +243,7 @@ describe('the report carries exactly the keys of shared/resync-report.ts', () =>
     ['a batch', 'p_batch_size => 2'],
     ['listed ids', `p_user_ids => array['${crypto.randomUUID()}']::uuid[]`],
   ])('resync_users, %s: REPORT_KEYS', async (_, args) => {
-    await signUpEmail(db, { email: `keys-${uid()}@example.com`, autoconfirm: true });
+    await signUpUser(db, 'keys');
     expect(sorted(Object.keys(await resync(args)))).toEqual(sorted(REPORT_KEYS));
   });
 
@@ -251,7 +252,7 @@ describe('the report carries exactly the keys of shared/resync-report.ts', () =>
     ['stale', `update public.users set email = 'stale@example.com' where id = $1`],
     ['gone from auth.users', 'delete from auth.users where id = $1'],
   ])('sync_one of a user whose row is %s: counts with REPORT_COUNT_KEYS', async (_, drift) => {
-    const user = await signUpEmail(db, { email: `one-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'one');
     await db.query(drift, [user.id]);
     const [row] = await db.query<{ counts: Record<string, number> }>(
       `select user_sync.sync_one($1, 'sync_user', true) -> 'counts' as counts`,
@@ -263,7 +264,7 @@ describe('the report carries exactly the keys of shared/resync-report.ts', () =>
   // The in-step shortcut (taken on almost every token) builds its counts by hand: only keys of
   // the list, and no other.
   it('sync_one of a user in step: counts with keys of REPORT_COUNT_KEYS only', async () => {
-    const user = await signUpEmail(db, { email: `same-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'same');
     const [row] = await db.query<{ counts: Record<string, number> }>(
       `select user_sync.sync_one($1, 'sync_user', true) -> 'counts' as counts`,
       [user.id],
@@ -322,7 +323,7 @@ describe('a failure inside the trigger', () => {
 
   it('leaves the sign-up committed and records the failure; resync repairs and drains it', async () => {
     await db.exec(blockEmails);
-    const ok = await signUpEmail(db, { email: `fine-${uid()}@example.com`, autoconfirm: true });
+    const ok = await signUpUser(db, 'fine');
     const blocked = await invite(db, { email: `someone-${uid()}@blocked.test` });
 
     expect(await db.query('select id from auth.users where id = $1', [blocked.id])).toEqual([

@@ -9,32 +9,20 @@ import {
   type DbClient,
   pgError,
   resyncUsers,
+  signUpUser,
   syncUser,
   uid,
   useTestDb,
 } from '../helpers/db.ts';
-import {
-  adminUpdateAppMetadata,
-  type AuthUser,
-  signUpEmail,
-  updateUserMetadata,
-} from '../helpers/gotrue.ts';
+import { adminUpdateAppMetadata, type AuthUser, updateUserMetadata } from '../helpers/gotrue.ts';
 
 const db = useTestDb();
 let alice: AuthUser;
 let bob: AuthUser;
 
 beforeAll(async () => {
-  alice = await signUpEmail(db, {
-    email: `alice-${uid()}@example.com`,
-    autoconfirm: true,
-    data: { full_name: 'Alice', role: 'artist' },
-  });
-  bob = await signUpEmail(db, {
-    email: `bob-${uid()}@example.com`,
-    autoconfirm: true,
-    data: { full_name: 'Bob' },
-  });
+  alice = await signUpUser(db, 'alice', { data: { full_name: 'Alice', role: 'artist' } });
+  bob = await signUpUser(db, 'bob', { data: { full_name: 'Bob' } });
 });
 
 /** The app row with its xmin: any write shows. */
@@ -44,17 +32,13 @@ const roleOf = async (id: string) => (await row(id))?.role;
 
 describe('role escalation through metadata', () => {
   it('a sign-up asking for admin in user_metadata gets client', async () => {
-    const mallory = await signUpEmail(db, {
-      email: `mallory-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'admin' },
-    });
+    const mallory = await signUpUser(db, 'mallory', { data: { role: 'admin' } });
     expect(mallory.raw_user_meta_data).toMatchObject({ role: 'admin' });
     expect(await roleOf(mallory.id)).toBe('client');
   });
 
   it('a later user_metadata role change (updateUserMetadata) is ignored', async () => {
-    const user = await signUpEmail(db, { email: `later-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'later');
     const before = await row(user.id);
     await updateUserMetadata(db, user.id, { role: 'admin' });
     // Even a self-assignable role is only chosen at sign-up.
@@ -63,7 +47,7 @@ describe('role escalation through metadata', () => {
   });
 
   it('an app_metadata role change by an admin is honoured: promote and demote', async () => {
-    const user = await signUpEmail(db, { email: `promo-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'promo');
     expect(await roleOf(user.id)).toBe('client');
     await adminUpdateAppMetadata(db, user.id, { role: 'admin' });
     expect(await roleOf(user.id)).toBe('admin');
@@ -74,11 +58,7 @@ describe('role escalation through metadata', () => {
   });
 
   it('an unknown role in app_metadata changes nothing', async () => {
-    const user = await signUpEmail(db, {
-      email: `unknown-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'artist' },
-    });
+    const user = await signUpUser(db, 'unknown', { data: { role: 'artist' } });
     const before = await row(user.id);
     await adminUpdateAppMetadata(db, user.id, { role: 'superuser' });
     expect(await row(user.id)).toEqual(before);
@@ -190,11 +170,7 @@ describe('a signed-in user through PostgREST', () => {
 
 describe('sync_my_user', () => {
   it('heals the caller’s own deleted row and returns {user_id, action, role}', async () => {
-    const carol = await signUpEmail(db, {
-      email: `carol-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { full_name: 'Carol', role: 'producer' },
-    });
+    const carol = await signUpUser(db, 'carol', { data: { full_name: 'Carol', role: 'producer' } });
     const before = await row(carol.id);
     await db.query('delete from public.users where id = $1', [carol.id]);
     const [result] = await db.asUser(
@@ -361,9 +337,7 @@ describe('catalog checks', () => {
       grant execute on all functions in schema public to anon, authenticated, service_role;
     `);
     try {
-      const victim = await signUpEmail(db, {
-        email: `victim-${uid()}@example.com`,
-        autoconfirm: true,
+      const victim = await signUpUser(db, 'victim', {
         data: { full_name: '  Victim  ', role: 'artist' },
       });
       const expected = await row(victim.id);

@@ -21,6 +21,7 @@ import {
   postgresClient,
   SERVER,
   type ServerTestDb,
+  signUpUser,
   syncUser,
   uid,
   useServerDb,
@@ -173,10 +174,7 @@ describe.skipIf(!SERVER)(
     });
 
     it('still removes a real orphan', async () => {
-      const user = await signUpEmail(db, {
-        email: `orphan-${uid()}@example.com`,
-        autoconfirm: true,
-      });
+      const user = await signUpUser(db, 'orphan');
       // Without the cascade, deleting the auth user leaves the app row behind.
       await db.query('delete from auth.users where id = $1', [user.id]);
       expect(await db.query('select id from public.users where id = $1', [user.id])).toHaveLength(

@@ -3,7 +3,7 @@
 // "Who owns which column". On the server when DATABASE_URL is set, else on PGlite.
 
 import { describe, expect, it } from 'vitest';
-import { appRow, uid, useTestDb } from '../helpers/db.ts';
+import { appRow, signUpUser, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -82,7 +82,7 @@ describe('sign-up paths', () => {
   });
 
   it('email sign-up with confirmation off: email_confirmed_at follows, no name stays null', async () => {
-    const auth = await signUpEmail(db, { email: `auto-${uid()}@example.com`, autoconfirm: true });
+    const auth = await signUpUser(db, 'auto');
     expect(auth.email_confirmed_at).toBeInstanceOf(Date);
     expect(await appRows(auth.id)).toEqual([
       expected(auth, { full_name: null, avatar_url: null, role: 'client' }),
@@ -90,7 +90,7 @@ describe('sign-up paths', () => {
   });
 
   it('confirming the email later updates email_confirmed_at and updated_at', async () => {
-    const auth = await signUpEmail(db, { email: `later-${uid()}@example.com`, autoconfirm: false });
+    const auth = await signUpUser(db, 'later', { autoconfirm: false });
     const confirmed = await db.asAuthAdmin(async (tx) => {
       await tx.query(
         `UPDATE users SET confirmation_token = '', email_confirmed_at = now(), updated_at = now()
@@ -230,11 +230,7 @@ describe('sign-up paths', () => {
 
 describe('changes after sign-up', () => {
   it('email change: the email follows once confirmed, not while only requested', async () => {
-    const auth = await signUpEmail(db, {
-      email: `old-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { full_name: 'Changer', role: 'artist' },
-    });
+    const auth = await signUpUser(db, 'old', { data: { full_name: 'Changer', role: 'artist' } });
     const before = await appRows(auth.id);
     const beforeXmin = await xmin(auth.id);
 
@@ -255,7 +251,7 @@ describe('changes after sign-up', () => {
   });
 
   it('hard delete: the app row goes with the auth user', async () => {
-    const auth = await signUpEmail(db, { email: `gone-${uid()}@example.com`, autoconfirm: true });
+    const auth = await signUpUser(db, 'gone');
     expect(await appRows(auth.id)).toHaveLength(1);
     await deleteUser(db, auth.id);
     expect(await appRows(auth.id)).toEqual([]);
@@ -264,7 +260,7 @@ describe('changes after sign-up', () => {
   });
 
   it('a sign-in (last_sign_in_at, updated_at) does not write public.users', async () => {
-    const auth = await signUpEmail(db, { email: `signin-${uid()}@example.com`, autoconfirm: true });
+    const auth = await signUpUser(db, 'signin');
     const before = await appRows(auth.id);
     const beforeXmin = await xmin(auth.id);
     const signedIn = await signIn(db, auth.id);
@@ -275,11 +271,7 @@ describe('changes after sign-up', () => {
   });
 
   it('GoTrue rewriting unchanged metadata does not write public.users', async () => {
-    const auth = await signUpEmail(db, {
-      email: `same-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { full_name: 'Same' },
-    });
+    const auth = await signUpUser(db, 'same', { data: { full_name: 'Same' } });
     const before = await appRows(auth.id);
     const beforeXmin = await xmin(auth.id);
     await updateUserMetadata(db, auth.id, { full_name: 'Same' });
@@ -326,7 +318,7 @@ describe('changes after sign-up', () => {
   });
 
   it('an empty profile column is filled from later metadata, a filled one is not', async () => {
-    const auth = await signUpEmail(db, { email: `fill-${uid()}@example.com`, autoconfirm: true });
+    const auth = await signUpUser(db, 'fill');
     expect((await appRows(auth.id))[0]).toMatchObject({ full_name: null, avatar_url: null });
     const named = await updateUserMetadata(db, auth.id, {
       full_name: 'Filled Later',
@@ -356,30 +348,18 @@ describe('user_sync.roles is data', () => {
       `insert into user_sync.roles (role, self_assignable, description)
        values ('moderator', true, 'Added by a project'), ('staff', false, 'Not self-assignable')`,
     );
-    const moderator = await signUpEmail(db, {
-      email: `mod-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'moderator' },
-    });
+    const moderator = await signUpUser(db, 'mod', { data: { role: 'moderator' } });
     expect(await appRows(moderator.id)).toEqual([
       expected(moderator, { full_name: null, avatar_url: null, role: 'moderator' }),
     ]);
     // A role that is known but not self-assignable is not granted through user_metadata...
-    const staff = await signUpEmail(db, {
-      email: `staff-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'staff' },
-    });
+    const staff = await signUpUser(db, 'staff', { data: { role: 'staff' } });
     expect((await appRows(staff.id))[0]?.role).toBe('client');
     // ...but through app_metadata it is.
     await adminUpdateAppMetadata(db, staff.id, { role: 'staff' });
     expect((await appRows(staff.id))[0]?.role).toBe('staff');
     // An unknown role asked for gets the default.
-    const unknown = await signUpEmail(db, {
-      email: `unknown-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'wizard' },
-    });
+    const unknown = await signUpUser(db, 'unknown', { data: { role: 'wizard' } });
     expect((await appRows(unknown.id))[0]?.role).toBe('client');
     expect(
       await db.query(

@@ -15,7 +15,7 @@ import postgres from 'postgres';
 import type { Sql, TransactionSql } from 'postgres';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { migrate, MIGRATIONS_DIR, pgliteExecutor } from '../../dev/migrations.ts';
-import type { AuthUser } from '../../dev/auth/gotrue.ts';
+import { type AuthDb, type AuthUser, signUpEmail } from '../../dev/auth/gotrue.ts';
 import type { ResyncReport } from '../../shared/resync-report.ts';
 import type { Cluster } from './cluster.ts';
 
@@ -652,4 +652,19 @@ export async function openTransaction<T>(
     await sql.end({ timeout: 5 });
     throw error;
   }
+}
+
+// ---------------------------------------------------------------- users signed up as GoTrue does
+
+/**
+ * A user signed up by email as GoTrue signs one up (tests/helpers/gotrue.ts), as
+ * `<tag>-<uid>@example.com`, confirmed at once unless `autoconfirm: false`, asking for `data`
+ * as user_metadata.
+ */
+export function signUpUser(
+  db: AuthDb,
+  tag: string,
+  { data, autoconfirm = true }: { data?: Record<string, unknown>; autoconfirm?: boolean } = {},
+): Promise<AuthUser> {
+  return signUpEmail(db, { email: `${tag}-${uid()}@example.com`, autoconfirm, data });
 }

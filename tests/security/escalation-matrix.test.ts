@@ -11,16 +11,12 @@ import {
   asRole,
   type DbClient,
   resyncUsers,
+  signUpUser,
   syncUser,
   uid,
   useTestDb,
 } from '../helpers/db.ts';
-import {
-  adminCreateUser,
-  type AuthUser,
-  signUpEmail,
-  updateUserMetadata,
-} from '../helpers/gotrue.ts';
+import { adminCreateUser, type AuthUser, updateUserMetadata } from '../helpers/gotrue.ts';
 import {
   afterUserCreatedBody,
   type AuthUserRow,
@@ -104,12 +100,8 @@ let tables: Array<{ name: string; columns: string[] }> = [];
 let sequences: string[] = [];
 
 beforeAll(async () => {
-  alice = await signUpEmail(db, {
-    email: `alice-${uid()}@example.com`,
-    autoconfirm: true,
-    data: { full_name: 'Alice', role: 'artist' },
-  });
-  bob = await signUpEmail(db, { email: `bob-${uid()}@example.com`, autoconfirm: true });
+  alice = await signUpUser(db, 'alice', { data: { full_name: 'Alice', role: 'artist' } });
+  bob = await signUpUser(db, 'bob');
   admin = await adminCreateUser(db, {
     email: `admin-${uid()}@example.com`,
     email_confirm: true,
@@ -383,18 +375,14 @@ describe('every path to a role', () => {
 
   it('sign-up metadata: asking for admin (and lookalikes) in user_metadata gives client, on every sync path', async () => {
     for (const asked of ['admin', 'Admin', 'admin ', 'ａｄｍｉｎ', 'superuser', 'service_role']) {
-      const user = await signUpEmail(db, {
-        email: `m-${uid()}@example.com`,
-        autoconfirm: true,
-        data: { role: asked },
-      });
+      const user = await signUpUser(db, 'm', { data: { role: asked } });
       expect(await syncEveryWay(user.id)).toBe('client');
       expect(await roleOf(user.id)).toBe('client');
     }
   });
 
   it('updateUser metadata: user_metadata.role = admin after sign-up changes nothing, on every sync path', async () => {
-    const user = await signUpEmail(db, { email: `u-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'u');
     await updateUserMetadata(db, user.id, { role: 'admin' });
     expect(await syncEveryWay(user.id)).toBe('client');
     expect(await roleOf(user.id)).toBe('client');
@@ -429,7 +417,7 @@ describe('every path to a role', () => {
   });
 
   it('RPC: a JWT claiming admin (user_role, app_metadata.role, role) does not make sync_my_user grant it', async () => {
-    const user = await signUpEmail(db, { email: `r-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'r');
     const [out] = await db.asUser(
       user.id,
       (tx) => tx.query<{ r: { role: string } }>('select public.sync_my_user() as r'),
@@ -446,7 +434,7 @@ describe('every path to a role', () => {
   });
 
   it('hook payloads claiming a role: the answer and the row follow auth.users, never the payload', async () => {
-    const user = await signUpEmail(db, { email: `k-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'k');
     const row =
       (await db.query<AuthUserRow>('select * from auth.users where id = $1', [user.id]))[0]!;
     const forged = {

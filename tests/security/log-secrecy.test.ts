@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
 import type { Gateway } from '../../shared/gateway.ts';
-import { uid, useTestDb } from '../helpers/db.ts';
-import { type AuthUser, signUpEmail } from '../helpers/gotrue.ts';
+import { signUpUser, useTestDb } from '../helpers/db.ts';
+import { type AuthUser } from '../helpers/gotrue.ts';
 import {
   afterUserCreatedBody,
   type AuthUserRow,
@@ -63,9 +63,7 @@ function secrets(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 beforeAll(async () => {
-  user = await signUpEmail(db, {
-    email: `logsecret-${uid()}@example.com`,
-    autoconfirm: true,
+  user = await signUpUser(db, 'logsecret', {
     data: { full_name: 'Log Secret', password: 'logsecret-plaintext-in-metadata' },
   });
   await db.query(
