@@ -10,17 +10,10 @@
 // This project keeps the Supabase default, `public` and `graphql_public` (supabase/config.toml
 // has no [api] schemas); a project that exposes more must add them to EXPOSED_SCHEMAS.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 
-let db: TestDb;
-
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useTestDb();
 
 /** The schemas the Data API serves (PostgREST db_schemas) on a default Supabase project. */
 const EXPOSED_SCHEMAS = ['public', 'graphql_public'];
@@ -82,6 +75,19 @@ async function findings(sql: string): Promise<string[]> {
   return rows.map((r) => r.finding).sort();
 }
 
+/** Every function, as `p`, with its schema as `n`. */
+const FUNCTIONS = `pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace`;
+
+/** Every relation, as `c`, with its schema as `n`. */
+const RELATIONS = `pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace`;
+
+/** `schema.name` of the relation `c` of RELATIONS. */
+const RELATION = `n.nspname || '.' || c.relname`;
+
+/** True where anon or authenticated may select from the relation `c`. */
+const SELECTABLE_BY_API = `(pg_catalog.has_table_privilege('anon', c.oid, 'SELECT')
+  or pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT'))`;
+
 /** Every RLS policy in scope with its table, and its USING and WITH CHECK as deparsed text. */
 const POLICIES = `
   select n.nspname || '.' || c.relname as table_name, pol.polname,
@@ -94,122 +100,275 @@ const POLICIES = `
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
   where ${inScope('n')} and ${notFromExtension('c.oid')}`;
 
-describe('Security Advisor (splinter) on a fresh install', () => {
+const call = String.raw`(auth\.(uid|jwt|role|email)|current_setting)\(`;
+
+const alwaysTrue = (expr: string) =>
+  `pg_catalog.regexp_replace(pg_catalog.lower(${expr}), '[\\s()]', '', 'g') in ('true', '1=1')`;
+
+/**
+ * A lint as SQL of ours: one `finding` text per object it reports, and what a fresh install
+ * must show (nothing, unless `expected` says).
+ */
+interface Lint {
+  lint: string;
+  sql: string;
+  expected?: string[];
+}
+
+const LINTS: Lint[] = [
   // WARN. A function (of any kind) outside the platform schemas, not an extension's, whose
   // proconfig has no search_path entry: its unqualified names resolve through the caller's
   // search_path.
-  it('function_search_path_mutable', async () => {
-    expect(
-      await findings(`
-        select ${functionLabel('p', 'n')} as finding
-        from pg_catalog.pg_proc p
-        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-        where ${inScope('n')} and ${notFromExtension('p.oid')}
-          and not exists (
-            select from pg_catalog.unnest(p.proconfig) setting
-            where setting like 'search_path=%'
-          )`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'function_search_path_mutable',
+    sql: `
+      select ${functionLabel('p', 'n')} as finding from ${FUNCTIONS}
+      where ${inScope('n')} and ${notFromExtension('p.oid')}
+        and not exists (
+          select from pg_catalog.unnest(p.proconfig) setting where setting like 'search_path=%'
+        )`,
+  },
   // WARN. A security definer function in a schema the Data API serves that `anon` may execute
   // (directly, through PUBLIC, or through a role it inherits): callable with the publishable
   // key at /rest/v1/rpc.
-  it('anon_security_definer_function_executable', async () => {
-    expect(
-      await findings(`
-        select ${functionLabel('p', 'n')} as finding
-        from pg_catalog.pg_proc p
-        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-        where p.prosecdef and ${exposed('n')} and ${inScope('n')}
-          and pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'anon_security_definer_function_executable',
+    sql: `
+      select ${functionLabel('p', 'n')} as finding from ${FUNCTIONS}
+      where p.prosecdef and ${exposed('n')} and ${inScope('n')}
+        and pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')`,
+  },
   // WARN. The same for `authenticated`: any signed-in user can call it at /rest/v1/rpc.
   // Fails on the second edition: public.sync_my_user() is a security definer function that
   // authenticated may execute. The fix in view: a security invoker function in public that
   // calls a definer in a schema the Data API does not serve.
-  it('authenticated_security_definer_function_executable', async () => {
-    expect(
-      await findings(`
-        select ${functionLabel('p', 'n')} as finding
-        from pg_catalog.pg_proc p
-        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-        where p.prosecdef and ${exposed('n')} and ${inScope('n')}
-          and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'authenticated_security_definer_function_executable',
+    sql: `
+      select ${functionLabel('p', 'n')} as finding from ${FUNCTIONS}
+      where p.prosecdef and ${exposed('n')} and ${inScope('n')}
+        and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')`,
+  },
   // WARN. A policy on a table with RLS on whose USING or WITH CHECK calls auth.uid(),
   // auth.jwt(), auth.role(), auth.email() or current_setting() other than as `(select …)`, so
   // it is evaluated per row instead of once per statement. The lint accepts a policy once any
   // one call is wrapped; ours requires every call to be.
-  it('auth_rls_initplan', async () => {
-    const call = String.raw`(auth\.(uid|jwt|role|email)|current_setting)\(`;
-    expect(
-      await findings(`
-        select p.table_name || ' policy ' || p.polname as finding
-        from (${POLICIES}) p
-        cross join lateral (values (p.using_text), (p.check_text)) e(expr)
-        where p.rls_on
-          and pg_catalog.regexp_replace(e.expr, 'select\\s+${call}', '', 'gi') ~* '${call}'
-        group by p.table_name, p.polname`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'auth_rls_initplan',
+    sql: `
+      select p.table_name || ' policy ' || p.polname as finding
+      from (${POLICIES}) p
+      cross join lateral (values (p.using_text), (p.check_text)) e(expr)
+      where p.rls_on
+        and pg_catalog.regexp_replace(e.expr, 'select\\s+${call}', '', 'gi') ~* '${call}'
+      group by p.table_name, p.polname`,
+  },
   // ERROR. A policy whose USING or WITH CHECK reads user_metadata from the JWT (auth.jwt() or
   // the request.jwt.claims setting): every user can write their own user_metadata. Ours
   // reports any mention of user_metadata or raw_user_meta_data in a policy, however it is read.
-  it('rls_references_user_metadata', async () => {
-    expect(
-      await findings(`
-        select p.table_name || ' policy ' || p.polname as finding
-        from (${POLICIES}) p
-        where p.using_text ~* 'user_metadata|raw_user_meta_data'
-          or p.check_text ~* 'user_metadata|raw_user_meta_data'`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'rls_references_user_metadata',
+    sql: `
+      select p.table_name || ' policy ' || p.polname as finding
+      from (${POLICIES}) p
+      where p.using_text ~* 'user_metadata|raw_user_meta_data'
+        or p.check_text ~* 'user_metadata|raw_user_meta_data'`,
+  },
   // WARN. Two or more permissive policies of one table that apply to the same role for the
   // same command (a FOR ALL policy counts for select, insert, update and delete; a policy for
   // PUBLIC counts for every role). pg_* roles, supabase_*admin roles and BYPASSRLS roles are
   // not counted: RLS does not apply to those.
-  it('multiple_permissive_policies', async () => {
-    expect(
-      await findings(`
-        select pol.table_name || ' ' || r.rolname || ' ' || cmd.name || ': ' ||
-          pg_catalog.string_agg(pol.polname, ', ' order by pol.polname) as finding
-        from (${POLICIES}) pol
-        join pg_catalog.pg_roles r
-          on r.oid = any (pol.polroles) or 0::oid = any (pol.polroles)
-        cross join lateral pg_catalog.unnest(case pol.polcmd
-          when 'r' then array['select'] when 'a' then array['insert']
-          when 'w' then array['update'] when 'd' then array['delete']
-          else array['select', 'insert', 'update', 'delete'] end) cmd(name)
-        where pol.polpermissive and pol.relkind in ('r', 'p')
-          and r.rolname !~ '^pg_' and r.rolname !~ '^supabase.*admin$' and not r.rolbypassrls
-        group by pol.table_name, r.rolname, cmd.name
-        having count(*) > 1`),
-    ).toEqual([]);
-  });
-
+  {
+    lint: 'multiple_permissive_policies',
+    sql: `
+      select pol.table_name || ' ' || r.rolname || ' ' || cmd.name || ': ' ||
+        pg_catalog.string_agg(pol.polname, ', ' order by pol.polname) as finding
+      from (${POLICIES}) pol
+      join pg_catalog.pg_roles r
+        on r.oid = any (pol.polroles) or 0::oid = any (pol.polroles)
+      cross join lateral pg_catalog.unnest(case pol.polcmd
+        when 'r' then array['select'] when 'a' then array['insert']
+        when 'w' then array['update'] when 'd' then array['delete']
+        else array['select', 'insert', 'update', 'delete'] end) cmd(name)
+      where pol.polpermissive and pol.relkind in ('r', 'p')
+        and r.rolname !~ '^pg_' and r.rolname !~ '^supabase.*admin$' and not r.rolbypassrls
+      group by pol.table_name, r.rolname, cmd.name
+      having count(*) > 1`,
+  },
   // ERROR. A table with policies while its RLS is off: the policies do nothing.
-  it('policy_exists_rls_disabled', async () => {
-    expect(
-      await findings(`
-        select distinct p.table_name as finding from (${POLICIES}) p where not p.rls_on`),
-    ).toEqual([]);
-  });
+  {
+    lint: 'policy_exists_rls_disabled',
+    sql: `select distinct p.table_name as finding from (${POLICIES}) p where not p.rls_on`,
+  },
+  // INFO. A foreign key (outside the platform schemas, not an extension's table) with no valid
+  // index whose leading columns are the key's columns in the key's order: every delete or key
+  // update of the referenced row scans the referencing table.
+  {
+    lint: 'unindexed_foreign_keys',
+    sql: `
+      select ${RELATION} || ' ' || con.conname as finding
+      from pg_catalog.pg_constraint con
+      join ${RELATIONS} on c.oid = con.conrelid
+      where con.contype = 'f' and ${inScope('n')} and ${notFromExtension('c.oid')}
+        and not exists (
+          select from pg_catalog.pg_index i
+          where i.indrelid = con.conrelid and i.indisvalid
+            and (
+              select pg_catalog.array_agg(k.attnum order by k.pos)
+              from pg_catalog.unnest(i.indkey::int2[]) with ordinality k(attnum, pos)
+              where k.pos <= pg_catalog.cardinality(con.conkey)
+            ) = con.conkey
+        )`,
+  },
+  // ERROR. A table in a schema the Data API serves, RLS off, that anon or authenticated may
+  // select. Ours also counts insert, update and delete, and column grants. (It covers
+  // sensitive_columns_exposed, ERROR, too: that lint looks only at such tables.)
+  {
+    lint: 'rls_disabled_in_public',
+    sql: `
+      select ${RELATION} as finding
+      from ${RELATIONS}
+      cross join (values ('anon'), ('authenticated')) api(role)
+      where c.relkind in ('r', 'p') and not c.relrowsecurity and ${exposed('n')}
+        and (
+          pg_catalog.has_table_privilege(api.role, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+          or pg_catalog.has_any_column_privilege(api.role, c.oid, 'SELECT, INSERT, UPDATE')
+        )
+      group by n.nspname, c.relname`,
+  },
+  // ERROR. A view in a schema the Data API serves, selectable by anon or authenticated,
+  // without security_invoker: it reads with its owner's rights and RLS. Ours looks at every
+  // schema outside the platform ones.
+  {
+    lint: 'security_definer_view',
+    sql: `
+      select ${RELATION} as finding from ${RELATIONS}
+      where c.relkind = 'v' and ${inScope('n')} and ${notFromExtension('c.oid')}
+        and ${SELECTABLE_BY_API}
+        and not exists (
+          select from pg_catalog.pg_options_to_table(c.reloptions) o
+          where o.option_name = 'security_invoker'
+            and pg_catalog.lower(o.option_value) in ('true', 'on', 'yes', '1')
+        )`,
+  },
+  // ERROR. A view or materialized view in a schema the Data API serves, selectable by anon or
+  // authenticated, that depends on auth.users: a materialized view always, a definer view
+  // always, an invoker view unless auth.users has RLS on. Ours reports any such relation in
+  // any schema outside the platform ones.
+  {
+    lint: 'auth_users_exposed',
+    sql: `
+      select distinct ${RELATION} as finding
+      from pg_catalog.pg_depend d
+      join pg_catalog.pg_rewrite rw on rw.oid = d.objid
+      join ${RELATIONS} on c.oid = rw.ev_class
+      where d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+        and d.refobjid = 'auth.users'::pg_catalog.regclass
+        and c.relkind in ('v', 'm') and ${inScope('n')} and ${SELECTABLE_BY_API}`,
+  },
+  // WARN. A permissive policy for PUBLIC, anon or authenticated on a table with RLS on whose
+  // expression is always true: USING true for update, delete or all (or no USING at all), or
+  // WITH CHECK true (or none, for insert; or none with USING true, for update or all).
+  {
+    lint: 'rls_policy_always_true',
+    sql: `
+      select p.table_name || ' policy ' || p.polname as finding
+      from (${POLICIES}) p
+      where p.rls_on and p.polpermissive
+        and (0::oid = any (p.polroles)
+          or 'anon'::pg_catalog.regrole = any (p.polroles)
+          or 'authenticated'::pg_catalog.regrole = any (p.polroles))
+        and (
+          (p.polcmd in ('w', 'd', '*') and (p.using_text = '' or ${alwaysTrue('p.using_text')}))
+          or (p.check_text <> '' and ${alwaysTrue('p.check_text')})
+          or (p.check_text = '' and p.polcmd = 'a')
+          or (p.check_text = '' and p.polcmd in ('w', '*') and ${alwaysTrue('p.using_text')})
+        )`,
+  },
+  // WARN. Two indexes of one table with the same definition apart from their names.
+  {
+    lint: 'duplicate_index',
+    sql: `
+      select ${RELATION} || ': ' ||
+        pg_catalog.string_agg(ic.relname, ', ' order by ic.relname) as finding
+      from pg_catalog.pg_index i
+      join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+      join ${RELATIONS} on c.oid = i.indrelid
+      where c.relkind in ('r', 'm') and ${inScope('n')} and ${notFromExtension('c.oid')}
+      group by n.nspname, c.relname,
+        pg_catalog.replace(pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname, '')
+      having count(*) > 1`,
+  },
+  // ERROR. A foreign key to a unique constraint of an auth table other than its primary key
+  // (auth.users.email, say): GoTrue may change those values. Ours looks at every schema.
+  {
+    lint: 'fkey_to_auth_unique',
+    sql: `
+      select ${RELATION} || ' ' || con.conname as finding
+      from pg_catalog.pg_constraint con
+      join ${RELATIONS} on c.oid = con.conrelid
+      join pg_catalog.pg_class ref on ref.oid = con.confrelid
+      join pg_catalog.pg_index i on i.indexrelid = con.conindid
+      where con.contype = 'f' and ref.relnamespace = 'auth'::pg_catalog.regnamespace
+        and i.indisunique and not i.indisprimary`,
+  },
+  // INFO. A table (outside the platform schemas, not an extension's) with no primary key.
+  {
+    lint: 'no_primary_key',
+    sql: `
+      select ${RELATION} as finding from ${RELATIONS}
+      where c.relkind = 'r' and ${inScope('n')} and ${notFromExtension('c.oid')}
+        and not exists (
+          select from pg_catalog.pg_index i where i.indrelid = c.oid and i.indisprimary
+        )`,
+  },
+  // WARN. A materialized view (no RLS possible) or a foreign table (RLS not applied) in a
+  // schema the Data API serves that anon or authenticated may select. Ours: any schema.
+  {
+    lint: 'materialized_view_in_api and foreign_table_in_api',
+    sql: `
+      select ${RELATION} as finding from ${RELATIONS}
+      where c.relkind in ('m', 'f') and ${inScope('n')} and ${notFromExtension('c.oid')}
+        and ${SELECTABLE_BY_API}`,
+  },
+  // WARN, and only where pg_graphql is installed (hosted projects have it unless it was
+  // dropped; the test databases do not). A table, view, materialized view or foreign table
+  // outside the platform schemas of which the role may select any column is listed in the
+  // GraphQL schema that role sees. anon must see nothing of ours.
+  {
+    lint: 'pg_graphql_anon_table_exposed',
+    sql: `
+      select ${RELATION} as finding from ${RELATIONS}
+      where c.relkind in ('r', 'v', 'm', 'f') and ${inScope('n')}
+        and pg_catalog.has_any_column_privilege('anon', c.oid, 'SELECT')`,
+  },
+  // The same for authenticated. public.users is selectable by authenticated by design (a user
+  // reads their own row; RLS picks the row), so on a project with pg_graphql this lint reports
+  // it (a WARN for public.users) unless pg_graphql is dropped or the finding dismissed. This
+  // test pins the exposure to exactly that one table: anything else found here is new.
+  {
+    lint: 'pg_graphql_authenticated_table_exposed (exactly public.users, by design)',
+    sql: `
+      select ${RELATION} as finding from ${RELATIONS}
+      where c.relkind in ('r', 'v', 'm', 'f') and ${inScope('n')}
+        and pg_catalog.has_any_column_privilege('authenticated', c.oid, 'SELECT')`,
+    expected: ['public.users'],
+  },
+];
+
+describe('Security Advisor (splinter) on a fresh install', () => {
+  for (const { lint, sql, expected = [] } of LINTS) {
+    it(lint, async () => {
+      expect(await findings(sql)).toEqual(expected);
+    });
+  }
 
   // INFO, not a warning: a table (outside the platform schemas) with RLS on and no policy.
   // Expected on exactly our deny-all tables (DENY_ALL_TABLES, above); any other table found
   // here is either missing its policies or missing from that list.
   it('rls_enabled_no_policy', async () => {
     const found = await findings(`
-      select n.nspname || '.' || c.relname as finding
-      from pg_catalog.pg_class c
-      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      select ${RELATION} as finding from ${RELATIONS}
       where c.relkind in ('r', 'p') and c.relrowsecurity
         and ${inScope('n')} and ${notFromExtension('c.oid')}
         and not exists (select from pg_catalog.pg_policy pol where pol.polrelid = c.oid)`);
@@ -221,201 +380,5 @@ describe('Security Advisor (splinter) on a fresh install', () => {
       join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(t)
       where not c.relrowsecurity`);
     expect(open).toEqual([]);
-  });
-
-  // INFO. A foreign key (outside the platform schemas, not an extension's table) with no valid
-  // index whose leading columns are the key's columns in the key's order: every delete or key
-  // update of the referenced row scans the referencing table.
-  it('unindexed_foreign_keys', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname || ' ' || con.conname as finding
-        from pg_catalog.pg_constraint con
-        join pg_catalog.pg_class c on c.oid = con.conrelid
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where con.contype = 'f' and ${inScope('n')} and ${notFromExtension('c.oid')}
-          and not exists (
-            select from pg_catalog.pg_index i
-            where i.indrelid = con.conrelid and i.indisvalid
-              and (
-                select pg_catalog.array_agg(k.attnum order by k.pos)
-                from pg_catalog.unnest(i.indkey::int2[]) with ordinality k(attnum, pos)
-                where k.pos <= pg_catalog.cardinality(con.conkey)
-              ) = con.conkey
-          )`),
-    ).toEqual([]);
-  });
-
-  // ERROR. A table in a schema the Data API serves, RLS off, that anon or authenticated may
-  // select. Ours also counts insert, update and delete, and column grants. (It covers
-  // sensitive_columns_exposed, ERROR, too: that lint looks only at such tables.)
-  it('rls_disabled_in_public', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        cross join (values ('anon'), ('authenticated')) api(role)
-        where c.relkind in ('r', 'p') and not c.relrowsecurity and ${exposed('n')}
-          and (
-            pg_catalog.has_table_privilege(api.role, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
-            or pg_catalog.has_any_column_privilege(api.role, c.oid, 'SELECT, INSERT, UPDATE')
-          )
-        group by n.nspname, c.relname`),
-    ).toEqual([]);
-  });
-
-  // ERROR. A view in a schema the Data API serves, selectable by anon or authenticated,
-  // without security_invoker: it reads with its owner's rights and RLS. Ours looks at every
-  // schema outside the platform ones.
-  it('security_definer_view', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind = 'v' and ${inScope('n')} and ${notFromExtension('c.oid')}
-          and (pg_catalog.has_table_privilege('anon', c.oid, 'SELECT')
-            or pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT'))
-          and not exists (
-            select from pg_catalog.pg_options_to_table(c.reloptions) o
-            where o.option_name = 'security_invoker'
-              and pg_catalog.lower(o.option_value) in ('true', 'on', 'yes', '1')
-          )`),
-    ).toEqual([]);
-  });
-
-  // ERROR. A view or materialized view in a schema the Data API serves, selectable by anon or
-  // authenticated, that depends on auth.users: a materialized view always, a definer view
-  // always, an invoker view unless auth.users has RLS on. Ours reports any such relation in
-  // any schema outside the platform ones.
-  it('auth_users_exposed', async () => {
-    expect(
-      await findings(`
-        select distinct n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_depend d
-        join pg_catalog.pg_rewrite rw on rw.oid = d.objid
-        join pg_catalog.pg_class c on c.oid = rw.ev_class
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-          and d.refobjid = 'auth.users'::pg_catalog.regclass
-          and c.relkind in ('v', 'm') and ${inScope('n')}
-          and (pg_catalog.has_table_privilege('anon', c.oid, 'SELECT')
-            or pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT'))`),
-    ).toEqual([]);
-  });
-
-  // WARN. A permissive policy for PUBLIC, anon or authenticated on a table with RLS on whose
-  // expression is always true: USING true for update, delete or all (or no USING at all), or
-  // WITH CHECK true (or none, for insert; or none with USING true, for update or all).
-  it('rls_policy_always_true', async () => {
-    const alwaysTrue = (expr: string) =>
-      `pg_catalog.regexp_replace(pg_catalog.lower(${expr}), '[\\s()]', '', 'g') in ('true', '1=1')`;
-    expect(
-      await findings(`
-        select p.table_name || ' policy ' || p.polname as finding
-        from (${POLICIES}) p
-        where p.rls_on and p.polpermissive
-          and (0::oid = any (p.polroles)
-            or 'anon'::pg_catalog.regrole = any (p.polroles)
-            or 'authenticated'::pg_catalog.regrole = any (p.polroles))
-          and (
-            (p.polcmd in ('w', 'd', '*') and (p.using_text = '' or ${alwaysTrue('p.using_text')}))
-            or (p.check_text <> '' and ${alwaysTrue('p.check_text')})
-            or (p.check_text = '' and p.polcmd = 'a')
-            or (p.check_text = '' and p.polcmd in ('w', '*') and ${alwaysTrue('p.using_text')})
-          )`),
-    ).toEqual([]);
-  });
-
-  // WARN. Two indexes of one table with the same definition apart from their names.
-  it('duplicate_index', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname || ': ' ||
-          pg_catalog.string_agg(ic.relname, ', ' order by ic.relname) as finding
-        from pg_catalog.pg_index i
-        join pg_catalog.pg_class ic on ic.oid = i.indexrelid
-        join pg_catalog.pg_class c on c.oid = i.indrelid
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'm') and ${inScope('n')} and ${notFromExtension('c.oid')}
-        group by n.nspname, c.relname,
-          pg_catalog.replace(pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname, '')
-        having count(*) > 1`),
-    ).toEqual([]);
-  });
-
-  // ERROR. A foreign key to a unique constraint of an auth table other than its primary key
-  // (auth.users.email, say): GoTrue may change those values. Ours looks at every schema.
-  it('fkey_to_auth_unique', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname || ' ' || con.conname as finding
-        from pg_catalog.pg_constraint con
-        join pg_catalog.pg_class c on c.oid = con.conrelid
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        join pg_catalog.pg_class ref on ref.oid = con.confrelid
-        join pg_catalog.pg_index i on i.indexrelid = con.conindid
-        where con.contype = 'f' and ref.relnamespace = 'auth'::pg_catalog.regnamespace
-          and i.indisunique and not i.indisprimary`),
-    ).toEqual([]);
-  });
-
-  // INFO. A table (outside the platform schemas, not an extension's) with no primary key.
-  it('no_primary_key', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind = 'r' and ${inScope('n')} and ${notFromExtension('c.oid')}
-          and not exists (
-            select from pg_catalog.pg_index i where i.indrelid = c.oid and i.indisprimary
-          )`),
-    ).toEqual([]);
-  });
-
-  // WARN. A materialized view (no RLS possible) or a foreign table (RLS not applied) in a
-  // schema the Data API serves that anon or authenticated may select. Ours: any schema.
-  it('materialized_view_in_api and foreign_table_in_api', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('m', 'f') and ${inScope('n')} and ${notFromExtension('c.oid')}
-          and (pg_catalog.has_table_privilege('anon', c.oid, 'SELECT')
-            or pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT'))`),
-    ).toEqual([]);
-  });
-
-  // WARN, and only where pg_graphql is installed (hosted projects have it unless it was
-  // dropped; the test databases do not). A table, view, materialized view or foreign table
-  // outside the platform schemas of which the role may select any column is listed in the
-  // GraphQL schema that role sees. anon must see nothing of ours.
-  it('pg_graphql_anon_table_exposed', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'v', 'm', 'f') and ${inScope('n')}
-          and pg_catalog.has_any_column_privilege('anon', c.oid, 'SELECT')`),
-    ).toEqual([]);
-  });
-
-  // The same for authenticated. public.users is selectable by authenticated by design (a user
-  // reads their own row; RLS picks the row), so on a project with pg_graphql this lint reports
-  // it (a WARN for public.users) unless pg_graphql is dropped or the finding dismissed. This
-  // test pins the exposure to exactly that one table: anything else found here is new.
-  it('pg_graphql_authenticated_table_exposed (exactly public.users, by design)', async () => {
-    expect(
-      await findings(`
-        select n.nspname || '.' || c.relname as finding
-        from pg_catalog.pg_class c
-        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'v', 'm', 'f') and ${inScope('n')}
-          and pg_catalog.has_any_column_privilege('authenticated', c.oid, 'SELECT')`),
-    ).toEqual(['public.users']);
   });
 });
