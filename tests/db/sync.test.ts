@@ -3,7 +3,7 @@
 // "Who owns which column". On the server when DATABASE_URL is set, else on PGlite.
 
 import { describe, expect, it } from 'vitest';
-import { appRow, signUpUser, uid, useTestDb } from '../helpers/db.ts';
+import { type AppRow, appRow, signUpUser, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -22,19 +22,6 @@ import {
 } from '../helpers/gotrue.ts';
 
 const db = useTestDb();
-
-interface AppRow {
-  id: string;
-  email: string | null;
-  phone: string | null;
-  full_name: string | null;
-  avatar_url: string | null;
-  role: string;
-  email_confirmed_at: Date | null;
-  is_anonymous: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
 
 const COLUMNS = `id, email, phone, full_name, avatar_url, role, email_confirmed_at, is_anonymous,
   created_at, updated_at`;
@@ -67,27 +54,171 @@ function expected(
   };
 }
 
-describe('sign-up paths', () => {
-  it('email sign-up with confirmation on: no email_confirmed_at, the self-chosen role', async () => {
-    const auth = await signUpEmail(db, {
-      email: `Pending-${uid()}@Example.com`,
-      autoconfirm: false,
-      data: { full_name: 'Grace Hopper', role: 'artist' },
-    });
-    expect(auth.email_confirmed_at).toBeNull();
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: 'Grace Hopper', avatar_url: null, role: 'artist' }),
-    ]);
-    expect((await appRows(auth.id))[0]?.email).toMatch(/^pending-.*@example\.com$/);
-  });
+/** The profile columns of a row nobody named: the default role, no name, no picture. */
+const NO_PROFILE = { full_name: null, avatar_url: null, role: 'client' };
 
-  it('email sign-up with confirmation off: email_confirmed_at follows, no name stays null', async () => {
-    const auth = await signUpUser(db, 'auto');
-    expect(auth.email_confirmed_at).toBeInstanceOf(Date);
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: null, avatar_url: null, role: 'client' }),
-    ]);
+/** A way GoTrue creates a user, and the profile columns its app row must get. */
+interface SignUpPath {
+  path: string;
+  signUp: () => Promise<AuthUser>;
+  profile: Pick<AppRow, 'full_name' | 'avatar_url' | 'role'>;
+  /** What else must hold of the auth user and its app row. */
+  also?: (auth: AuthUser, row: AppRow) => void;
+}
+
+const googleNameOnly = () => {
+  const claims = googleClaims({
+    email: `pic-${uid()}@gmail.com`,
+    name: 'Only Name',
+    picture: 'https://lh3.googleusercontent.com/a/only=s96-c',
   });
+  delete claims.full_name;
+  delete claims.avatar_url;
+  return claims;
+};
+
+const SIGN_UP_PATHS: SignUpPath[] = [
+  {
+    path: 'email sign-up with confirmation on: no email_confirmed_at, the self-chosen role',
+    signUp: () =>
+      signUpEmail(db, {
+        email: `Pending-${uid()}@Example.com`,
+        autoconfirm: false,
+        data: { full_name: 'Grace Hopper', role: 'artist' },
+      }),
+    profile: { full_name: 'Grace Hopper', avatar_url: null, role: 'artist' },
+    also: (auth, row) => {
+      expect(auth.email_confirmed_at).toBeNull();
+      expect(row.email).toMatch(/^pending-.*@example\.com$/);
+    },
+  },
+  {
+    path: 'email sign-up with confirmation off: email_confirmed_at follows, no name stays null',
+    signUp: () => signUpUser(db, 'auto'),
+    profile: NO_PROFILE,
+    also: (auth) => expect(auth.email_confirmed_at).toBeInstanceOf(Date),
+  },
+  {
+    path: 'Google OAuth: name → full_name, picture/avatar_url → avatar_url, confirmed email',
+    signUp: () =>
+      signInOAuth(db, {
+        provider: 'google',
+        claims: googleClaims({
+          email: `ada-${uid()}@gmail.com`,
+          name: 'Ada Lovelace',
+          picture: 'https://lh3.googleusercontent.com/a/ada=s96-c',
+        }),
+      }),
+    profile: {
+      full_name: 'Ada Lovelace',
+      avatar_url: 'https://lh3.googleusercontent.com/a/ada=s96-c',
+      role: 'client',
+    },
+    also: (auth) => expect(auth.email_confirmed_at).toBeInstanceOf(Date),
+  },
+  {
+    path: 'Google-style claims with only name and picture still fill both columns',
+    signUp: () => signInOAuth(db, { provider: 'google', claims: googleNameOnly() }),
+    profile: {
+      full_name: 'Only Name',
+      avatar_url: 'https://lh3.googleusercontent.com/a/only=s96-c',
+      role: 'client',
+    },
+    also: (auth) => {
+      expect(auth.raw_user_meta_data).not.toHaveProperty('full_name');
+      expect(auth.raw_user_meta_data).not.toHaveProperty('avatar_url');
+    },
+  },
+  {
+    path: 'GitHub OAuth: full_name from the profile name, avatar_url',
+    signUp: () =>
+      signInOAuth(db, {
+        provider: 'github',
+        claims: githubClaims({
+          email: `octo-${uid()}@example.com`,
+          userName: 'octocat',
+          id: '583231',
+        }),
+      }),
+    profile: {
+      full_name: 'The Octocat',
+      avatar_url: 'https://avatars.githubusercontent.com/u/583231?v=4',
+      role: 'client',
+    },
+  },
+  {
+    path: 'GitHub OAuth without a profile name: full_name from user_name',
+    signUp: () =>
+      signInOAuth(db, {
+        provider: 'github',
+        claims: githubClaims({
+          email: `noname-${uid()}@example.com`,
+          userName: 'hubber',
+          name: null,
+          id: '4242',
+        }),
+      }),
+    profile: {
+      full_name: 'hubber',
+      avatar_url: 'https://avatars.githubusercontent.com/u/4242?v=4',
+      role: 'client',
+    },
+  },
+  {
+    path: 'phone sign-up without email: phone as GoTrue stores it, email null',
+    signUp: () => signUpPhone(db, { phone: '+46 70 555 01 23', autoconfirm: true }),
+    profile: NO_PROFILE,
+    also: (auth, row) => {
+      expect(auth.phone).toBe('46705550123');
+      expect(row).toMatchObject({ email: null, phone: '46705550123', email_confirmed_at: null });
+    },
+  },
+  {
+    path: 'anonymous sign-up: no email, no phone, is_anonymous',
+    signUp: () => signUpAnonymous(db),
+    profile: NO_PROFILE,
+    also: (_, row) => expect(row).toMatchObject({ email: null, phone: null, is_anonymous: true }),
+  },
+  {
+    path: 'invite: an unconfirmed email user with the invitation data',
+    signUp: () =>
+      invite(db, {
+        email: `invited-${uid()}@example.com`,
+        data: { full_name: 'Invited Person', role: 'producer' },
+      }),
+    profile: { full_name: 'Invited Person', avatar_url: null, role: 'producer' },
+    also: (auth) => expect(auth.invited_at).toBeInstanceOf(Date),
+  },
+  {
+    path: 'admin createUser: app_metadata {role: admin} arrives in a later UPDATE and is honoured',
+    signUp: () =>
+      adminCreateUser(db, {
+        email: `boss-${uid()}@example.com`,
+        password: 'secret123',
+        app_metadata: { role: 'admin' },
+        user_metadata: { full_name: 'The Boss' },
+        email_confirm: true,
+      }),
+    profile: { full_name: 'The Boss', avatar_url: null, role: 'admin' },
+    also: (auth) =>
+      expect(auth.raw_app_meta_data).toMatchObject({ role: 'admin', provider: 'email' }),
+  },
+  {
+    path: 'admin createUser without app_metadata: the default role',
+    signUp: () => adminCreateUser(db, { email: `plain-${uid()}@example.com` }),
+    profile: NO_PROFILE,
+  },
+];
+
+describe('sign-up paths', () => {
+  for (const { path, signUp, profile, also } of SIGN_UP_PATHS) {
+    it(path, async () => {
+      const auth = await signUp();
+      const rows = await appRows(auth.id);
+      expect(rows).toEqual([expected(auth, profile)]);
+      also?.(auth, rows[0]!);
+    });
+  }
 
   it('confirming the email later updates email_confirmed_at and updated_at', async () => {
     const auth = await signUpUser(db, 'later', { autoconfirm: false });
@@ -102,128 +233,6 @@ describe('sign-up paths', () => {
     expect(confirmed.email_confirmed_at).toBeInstanceOf(Date);
     expect(await appRows(auth.id)).toEqual([
       expected(confirmed, { full_name: null, avatar_url: null, role: 'client' }),
-    ]);
-  });
-
-  it('Google OAuth: name → full_name, picture/avatar_url → avatar_url, confirmed email', async () => {
-    const email = `ada-${uid()}@gmail.com`;
-    const claims = googleClaims({
-      email,
-      name: 'Ada Lovelace',
-      picture: 'https://lh3.googleusercontent.com/a/ada=s96-c',
-    });
-    const auth = await signInOAuth(db, { provider: 'google', claims });
-    expect(auth.email_confirmed_at).toBeInstanceOf(Date);
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, {
-        full_name: 'Ada Lovelace',
-        avatar_url: 'https://lh3.googleusercontent.com/a/ada=s96-c',
-        role: 'client',
-      }),
-    ]);
-  });
-
-  it('Google-style claims with only name and picture still fill both columns', async () => {
-    const claims = googleClaims({ email: `pic-${uid()}@gmail.com`, name: 'Only Name' });
-    delete claims.full_name;
-    delete claims.avatar_url;
-    const auth = await signInOAuth(db, { provider: 'google', claims });
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, {
-        full_name: 'Only Name',
-        avatar_url: String(claims.picture),
-        role: 'client',
-      }),
-    ]);
-  });
-
-  it('GitHub OAuth: full_name from the profile name, avatar_url', async () => {
-    const claims = githubClaims({
-      email: `octo-${uid()}@example.com`,
-      userName: 'octocat',
-      id: '583231',
-    });
-    const auth = await signInOAuth(db, { provider: 'github', claims });
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, {
-        full_name: 'The Octocat',
-        avatar_url: 'https://avatars.githubusercontent.com/u/583231?v=4',
-        role: 'client',
-      }),
-    ]);
-  });
-
-  it('GitHub OAuth without a profile name: full_name from user_name', async () => {
-    const claims = githubClaims({
-      email: `noname-${uid()}@example.com`,
-      userName: 'hubber',
-      name: null,
-      id: '4242',
-    });
-    const auth = await signInOAuth(db, { provider: 'github', claims });
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, {
-        full_name: 'hubber',
-        avatar_url: 'https://avatars.githubusercontent.com/u/4242?v=4',
-        role: 'client',
-      }),
-    ]);
-  });
-
-  it('phone sign-up without email: phone as GoTrue stores it, email null', async () => {
-    const auth = await signUpPhone(db, { phone: '+46 70 555 01 23', autoconfirm: true });
-    expect(auth.phone).toBe('46705550123');
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: null, avatar_url: null, role: 'client' }),
-    ]);
-    expect((await appRows(auth.id))[0]).toMatchObject({
-      email: null,
-      phone: '46705550123',
-      email_confirmed_at: null,
-    });
-  });
-
-  it('anonymous sign-up: no email, no phone, is_anonymous', async () => {
-    const auth = await signUpAnonymous(db);
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: null, avatar_url: null, role: 'client' }),
-    ]);
-    expect((await appRows(auth.id))[0]).toMatchObject({
-      email: null,
-      phone: null,
-      is_anonymous: true,
-    });
-  });
-
-  it('invite: an unconfirmed email user with the invitation data', async () => {
-    const auth = await invite(db, {
-      email: `invited-${uid()}@example.com`,
-      data: { full_name: 'Invited Person', role: 'producer' },
-    });
-    expect(auth.invited_at).toBeInstanceOf(Date);
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: 'Invited Person', avatar_url: null, role: 'producer' }),
-    ]);
-  });
-
-  it('admin createUser: app_metadata {role: admin} arrives in a later UPDATE and is honoured', async () => {
-    const auth = await adminCreateUser(db, {
-      email: `boss-${uid()}@example.com`,
-      password: 'secret123',
-      app_metadata: { role: 'admin' },
-      user_metadata: { full_name: 'The Boss' },
-      email_confirm: true,
-    });
-    expect(auth.raw_app_meta_data).toMatchObject({ role: 'admin', provider: 'email' });
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: 'The Boss', avatar_url: null, role: 'admin' }),
-    ]);
-  });
-
-  it('admin createUser without app_metadata: the default role', async () => {
-    const auth = await adminCreateUser(db, { email: `plain-${uid()}@example.com` });
-    expect(await appRows(auth.id)).toEqual([
-      expected(auth, { full_name: null, avatar_url: null, role: 'client' }),
     ]);
   });
 });

@@ -534,6 +534,20 @@ export async function resyncUsers(
   return row!.r;
 }
 
+/** A public.users row as the tests read it back (deleted_at aside). */
+export interface AppRow {
+  id: string;
+  email: string | null;
+  phone: string | null;
+  full_name: string | null;
+  avatar_url: string | null;
+  role: string;
+  email_confirmed_at: Date | null;
+  is_anonymous: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** The public.users row of a user (these columns), or undefined. */
 export async function appRow<T extends object = Record<string, unknown>>(
   db: DbClient,
