@@ -4,17 +4,7 @@
 // On the server when DATABASE_URL is set, else on PGlite.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  appRow,
-  asRole,
-  type CallerRole,
-  resyncUsers,
-  signUpUser,
-  sqlState,
-  syncUser,
-  uid,
-  useTestDb,
-} from '../helpers/db.ts';
+import { type CallerRole, signUpUser, sqlState, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -53,7 +43,7 @@ async function audit(settings: { enabled: boolean; record_contact_values?: boole
   );
 }
 
-const role = async (id: string) => (await appRow<{ role: string }>(db, id, 'role'))?.role;
+const role = async (id: string) => (await db.appRow<{ role: string }>(id, 'role'))?.role;
 
 describe('the audit trail', () => {
   beforeEach(async () => {
@@ -168,12 +158,12 @@ describe('the audit trail', () => {
     await audit({ enabled: true });
 
     const paths = [
-      () => syncUser(db, user.id, { source: 'hook:custom-access-token' }),
-      () => syncUser(db, user.id, { source: 'webhook' }),
-      () => syncUser(db, user.id),
+      () => db.syncUser(user.id, { source: 'hook:custom-access-token' }),
+      () => db.syncUser(user.id, { source: 'webhook' }),
+      () => db.syncUser(user.id),
       () => db.asUser(user.id, (tx) => tx.query('select public.sync_my_user()')),
-      () => resyncUsers(db, 'p_user_ids => array[$1]::uuid[]', [user.id]),
-      () => resyncUsers(db),
+      () => db.resyncUsers('p_user_ids => array[$1]::uuid[]', [user.id]),
+      () => db.resyncUsers(),
     ];
     for (const path of paths) {
       await stale();
@@ -203,7 +193,7 @@ describe('the audit trail', () => {
     await audit({ enabled: true });
     const user = await signUpUser(db, 'src', { autoconfirm: false });
     for (const source of ['trigger', 'resync', 'self_heal', '', 'hook:', 'hook:Bad Name']) {
-      const state = await sqlState(syncUser(db, user.id, { source }));
+      const state = await sqlState(db.syncUser(user.id, { source }));
       expect({ source, state }).toEqual({ source, state: '22023' });
     }
     expect((await trail(user.id)).map((r) => r.source)).toEqual(['trigger']);
@@ -275,7 +265,7 @@ describe('the audit trail', () => {
     for (const who of callers) {
       for (const [what, sql] of Object.entries(attempts)) {
         if (who === 'service_role' && what === 'select') continue;
-        const state = await sqlState(asRole(db, who, (tx) => tx.query(sql), user.id));
+        const state = await sqlState(db.as(who, (tx) => tx.query(sql), user.id));
         expect({ who, what, state }).toEqual({ who, what, state: '42501' });
       }
     }

@@ -21,7 +21,7 @@
 // Server only: the lock table, the statistics and the sizes are a server's.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { insertAuthUsersSql, resyncUsers, SERVER, useServerDb } from '../helpers/db.ts';
+import { insertAuthUsersSql, SERVER, useServerDb } from '../helpers/db.ts';
 
 const USERS = Number(process.env.USER_SYNC_BULK_USERS ?? 40_000);
 const ZERO = '00000000-0000-0000-0000-000000000000';
@@ -170,7 +170,7 @@ describe.skipIf(!SERVER)(`bulk statements over ${USERS} users (server only)`, ()
       const rows0 = await db.query<{ id: string }>('select id from auth.users order by id');
       const ids = rows0.map((r) => r.id);
       expect(ids).toHaveLength(USERS);
-      const r = await resyncUsers(db, 'p_user_ids => $1::uuid[]', [`{${ids.join(',')}}`]);
+      const r = await db.resyncUsers('p_user_ids => $1::uuid[]', [`{${ids.join(',')}}`]);
       expect(r).toMatchObject({ auth_users: USERS, missing: USERS, inserted: USERS, failed: 0 });
       const [rows] = await db.query<{ app: number; artist: number }>(
         `select count(*)::int as app, (count(*) filter (where role = 'artist'))::int as artist

@@ -10,9 +10,7 @@ import {
   insertAuthUsersSql,
   keyClaims,
   openTransaction,
-  resyncUsers,
   SERVER,
-  syncUser,
   uid,
   userClaims,
   useServerDb,
@@ -207,7 +205,7 @@ describe.skipIf(!SERVER)('concurrency (server only: PGlite has a single session)
     expect(await db.query<{ n: number }>('select count(*)::int as n from public.users')).toEqual([
       { n: USERS },
     ]);
-    expect(await resyncUsers(db, 'p_dry_run => true')).toEqual({
+    expect(await db.resyncUsers('p_dry_run => true')).toEqual({
       ...zeroCounts(),
       dry_run: true,
       scope: 'all',
@@ -233,7 +231,7 @@ describe.skipIf(!SERVER)('held rows and role edits (server only)', () => {
     );
     try {
       const started = performance.now();
-      expect((await syncUser(db, user.id)).action).toBe('deferred');
+      expect((await db.syncUser(user.id)).action).toBe('deferred');
       expect(performance.now() - started).toBeLessThan(1000);
     } finally {
       await holder.commit();

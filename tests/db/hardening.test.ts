@@ -5,15 +5,12 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  appRow,
   type DbClient,
   openTransaction,
   pgError,
-  resyncUsers,
   SERVER,
   type ServerTestDb,
   signUpUser,
-  syncUser,
   uid,
   useTestDb,
   whileEmailsBlocked,
@@ -68,13 +65,13 @@ describe('a soft-deleted user (admin deleteUser(id, true))', () => {
       user_metadata: { full_name: 'Soft Admin', avatar_url: 'https://example.com/a.png' },
       app_metadata: { role: 'admin' },
     });
-    expect(await appRow(db, admin.id)).toMatchObject({ role: 'admin', full_name: 'Soft Admin' });
+    expect(await db.appRow(admin.id)).toMatchObject({ role: 'admin', full_name: 'Soft Admin' });
     await db.exec('update user_sync.audit_settings set enabled = true');
     try {
       const deleted = await softDeleteUser(db, admin.id);
       expect(deleted.deleted_at).not.toBeNull();
       expect(deleted.email).toMatch(/@deleted\.invalid$/);
-      const row = await appRow(db, admin.id);
+      const row = await db.appRow(admin.id);
       expect(row).toMatchObject({
         email: null,
         phone: null,
@@ -94,13 +91,13 @@ describe('a soft-deleted user (admin deleteUser(id, true))', () => {
       await db.exec('update user_sync.audit_settings set enabled = false');
     }
     // Resync does the same: in step as it is, and a lost row comes back marked the same way.
-    const resyncAdmin = () => resyncUsers(db, 'p_user_ids => array[$1]::uuid[]', [admin.id]);
+    const resyncAdmin = () => db.resyncUsers('p_user_ids => array[$1]::uuid[]', [admin.id]);
     expect(await resyncAdmin()).toMatchObject({ missing: 0, stale: 0, unchanged: 1 });
     await db.query('delete from public.users where id = $1', [admin.id]);
     await resyncAdmin();
-    expect(await appRow(db, admin.id)).toMatchObject({ email: null, phone: null, role: 'client' });
+    expect(await db.appRow(admin.id)).toMatchObject({ email: null, phone: null, role: 'client' });
     // And a token (were one ever minted) carries no admin.
-    expect((await syncUser(db, admin.id)).user_role).toBe('client');
+    expect((await db.syncUser(admin.id)).user_role).toBe('client');
   });
 });
 
@@ -111,17 +108,17 @@ describe('the role a token carries (both hooks, one rule)', () => {
       email_confirm: true,
       app_metadata: { role: 'admin' },
     });
-    expect((await appRow(db, user.id))!.role).toBe('admin');
+    expect((await db.appRow(user.id))!.role).toBe('admin');
     await whileBlocked(async () => {
       // The admin loses the role and, in the same change, the address moves somewhere the
       // app row cannot take: the trigger's sync fails and is recorded; the row still says admin.
       await adminUpdateAppMetadata(db, user.id, { role: null });
       const moved = await changeEmail(db, user.id, `revoked-${uid()}@blocked.test`);
       expect(await failure(user.id)).toMatchObject({ source: 'trigger', sqlstate: '23514' });
-      expect((await appRow(db, user.id))!.role).toBe('client');
+      expect((await db.appRow(user.id))!.role).toBe('client');
       // Back to admin in the row by hand (a write behind the sync's back), sync still failing:
       await db.query(`update public.users set role = 'admin' where id = $1`, [user.id]);
-      const result = await syncUser(db, user.id);
+      const result = await db.syncUser(user.id);
       expect(result).toMatchObject({ action: 'failed', role: 'admin', user_role: 'client' });
       expect((await pgHook(user.id, claimsOf(moved))).user_role).toBe('client');
     });
@@ -141,7 +138,7 @@ describe('the role a token carries (both hooks, one rule)', () => {
         [user.id],
       )
     );
-    expect((await syncUser(db, user.id)).user_role).toBe('client');
+    expect((await db.syncUser(user.id)).user_role).toBe('client');
     expect(
       (await pgHook(user.id, claimsOf(user, { user_metadata: { role: 'producer' } })))
         .user_role,
@@ -179,10 +176,10 @@ describe('the role a token carries (both hooks, one rule)', () => {
     it(`a user the database cannot see, ${name}: ${expected}`, async () => {
       const ghost = crypto.randomUUID();
       const claims = { ...defaultClaims(ghost), app_metadata, user_metadata };
-      const viaSyncUser = await syncUser(db, ghost, { claims });
+      const viaSyncUser = await db.syncUser(ghost, { claims });
       expect(viaSyncUser).toMatchObject({ action: 'not_found', role: null, user_role: expected });
       expect((await pgHook(ghost, { ...claims, user_role: 'admin' })).user_role).toBe(expected);
-      expect(await appRow(db, ghost)).toBeUndefined();
+      expect(await db.appRow(ghost)).toBeUndefined();
     });
   }
 });
@@ -196,7 +193,7 @@ describe('bounded profile values', () => {
         picture: 'https://example.com/p.png',
       },
     });
-    const row = await appRow(db, user.id);
+    const row = await db.appRow(user.id);
     expect(row!.full_name).toBe('N'.repeat(200));
     // The too-long avatar_url is skipped; the next key that names a picture is taken.
     expect(row!.avatar_url).toBe('https://example.com/p.png');
@@ -219,7 +216,7 @@ describe('bounded profile values', () => {
       ),
     ).toMatchObject({ code: '23514', message: expect.stringContaining('avatar_url_at_most_2048') });
     await edit('update public.users set full_name = $1 where id = $2', 'y'.repeat(200));
-    expect((await appRow(db, user.id))!.full_name).toBe('y'.repeat(200));
+    expect((await db.appRow(user.id))!.full_name).toBe('y'.repeat(200));
   });
 });
 
@@ -236,12 +233,12 @@ describe.skipIf(!SERVER)('the trigger never waits without limit (server only)', 
       // Without a limit this would wait for as long as the holder holds: it must return.
       await changeEmail(db, user.id, newEmail);
       expect(await failure(user.id)).toEqual({ source: 'trigger', sqlstate: '55P03' });
-      expect((await appRow(db, user.id))!.email).toBe(user.email);
+      expect((await db.appRow(user.id))!.email).toBe(user.email);
     } finally {
       await holder.commit();
     }
-    expect(await resyncUsers(db)).toMatchObject({ failures_pending: 0 });
+    expect(await db.resyncUsers()).toMatchObject({ failures_pending: 0 });
     expect(await failure(user.id)).toBeUndefined();
-    expect((await appRow(db, user.id))!.email).toMatch(/^moved-/);
+    expect((await db.appRow(user.id))!.email).toMatch(/^moved-/);
   });
 });

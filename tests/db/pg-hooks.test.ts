@@ -10,8 +10,6 @@ import type postgres from 'postgres';
 import type { Sql } from 'postgres';
 import { describe, expect, it } from 'vitest';
 import {
-  appRow as appRowOf,
-  asRole,
   insertAuthUser,
   openTransaction,
   pgError,
@@ -178,7 +176,7 @@ interface AppRow {
   xmin: string;
 }
 
-const appRow = (id: string) => appRowOf<AppRow>(db, id, '*, xmin::text as xmin');
+const appRow = (id: string) => db.appRow<AppRow>(id, '*, xmin::text as xmin');
 
 async function failure(id: string) {
   const rows = await db.query<Json>(
@@ -762,13 +760,20 @@ describe('hook_before_user_created, called as Supabase Auth calls it', () => {
 // ---------------------------------------------------------------- privileges
 
 describe('who may call the hook functions', () => {
-  const HOOKS = ['hook_custom_access_token', 'hook_before_user_created'] as const;
-  for (const role of ['anon', 'authenticated', 'service_role'] as const) {
-    it(`${role} cannot execute either`, async () => {
+  // service_role may ask the before-user-created rule (the HTTP hook does), not mint claims.
+  const REFUSED = {
+    anon: ['hook_custom_access_token', 'hook_before_user_created'],
+    authenticated: ['hook_custom_access_token', 'hook_before_user_created'],
+    service_role: ['hook_custom_access_token'],
+  } as const;
+  for (
+    const [role, refused] of Object.entries(REFUSED) as [keyof typeof REFUSED, readonly string[]][]
+  ) {
+    it(`${role} cannot execute ${refused.join(' or ')}`, async () => {
       const user = await signUpAnonymous(db);
-      for (const fn of HOOKS) {
+      for (const fn of refused) {
         const error = await pgError(
-          asRole(db, role, (tx) =>
+          db.as(role, (tx) =>
             tx.query(`select public.${fn}($1::text::jsonb)`, [
               tokenEvent(user),
             ])),
@@ -782,7 +787,7 @@ describe('who may call the hook functions', () => {
     });
   }
 
-  it('only supabase_auth_admin (and the owner) may; security definer, search_path pinned to pg_catalog, pg_temp', async () => {
+  it('only supabase_auth_admin (and service_role the before-user-created rule) may; security definer, search_path pinned to pg_catalog, pg_temp', async () => {
     const rows = await db.query<Json>(
       `select p.proname as fn, p.prosecdef as definer, p.proconfig as config,
               array(select case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end
@@ -800,7 +805,11 @@ describe('who may call the hook functions', () => {
         fn: row.fn,
         definer: true,
         config: ['search_path=pg_catalog, pg_temp'],
-        executors: [row.owner as string, 'supabase_auth_admin'].sort(),
+        executors: [
+          row.owner as string,
+          'supabase_auth_admin',
+          ...(row.fn === 'hook_before_user_created' ? ['service_role'] : []),
+        ].sort(),
         owner: row.owner,
       });
     }

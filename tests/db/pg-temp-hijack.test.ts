@@ -20,7 +20,6 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  appRow as appRowOf,
   type DbClient,
   insertAuthUser,
   keyClaims,
@@ -339,6 +338,25 @@ async function expectInStep(db: TestDb, ids: string[]): Promise<void> {
 
 const mail = (tag: string) => `${tag}-${crypto.randomUUID().slice(0, 8)}@example.com`;
 
+/** A sign-up allowed and one refused by the before-user-created hook; it writes nothing. */
+async function beforeUserCreated(q: Q): Promise<void> {
+  const event = (role: string) =>
+    JSON.stringify({
+      metadata: { uuid: crypto.randomUUID(), time: '2026-12-01T00:00:00Z', name: 'x' },
+      user: {
+        id: crypto.randomUUID(),
+        aud: 'authenticated',
+        role: '',
+        email: 'new@example.com',
+        app_metadata: { provider: 'email', providers: ['email'] },
+        user_metadata: { role },
+      },
+    });
+  const hook = 'select public.hook_before_user_created($1::pg_catalog.text::pg_catalog.jsonb) as r';
+  expect((await q(hook, [event('artist')]))[0]!.r).toEqual({});
+  expect((await q(hook, [event('admin')]))[0]!.r).toMatchObject({ error: { http_code: 400 } });
+}
+
 const CASES: Case[] = [
   {
     name: 'public.sync_my_user() as authenticated (its row missing)',
@@ -424,39 +442,17 @@ const CASES: Case[] = [
     },
     rows: [{ role: 'producer', full_name: null }],
   },
-  {
-    name: 'public.hook_before_user_created(event) as supabase_auth_admin',
-    role: 'supabase_auth_admin',
+  // Auth calls it; so does the HTTP hook, as service_role (one rule, written once).
+  ...(['supabase_auth_admin', 'service_role'] as const).map((role): Case => ({
+    name: `public.hook_before_user_created(event) as ${role}`,
+    role,
     enters: ['public.hook_before_user_created'],
     seed: [],
-    async call(q) {
-      const event = (role: string) =>
-        JSON.stringify({
-          metadata: { uuid: crypto.randomUUID(), time: '2026-12-01T00:00:00Z', name: 'x' },
-          user: {
-            id: crypto.randomUUID(),
-            aud: 'authenticated',
-            role: '',
-            email: 'new@example.com',
-            app_metadata: { provider: 'email', providers: ['email'] },
-            user_metadata: { role },
-          },
-        });
-      const allowed = await q(
-        'select public.hook_before_user_created($1::pg_catalog.text::pg_catalog.jsonb) as r',
-        [event('artist')],
-      );
-      expect(allowed[0]!.r).toEqual({});
-      const refused = await q(
-        'select public.hook_before_user_created($1::pg_catalog.text::pg_catalog.jsonb) as r',
-        [event('admin')],
-      );
-      expect(refused[0]!.r).toMatchObject({ error: { http_code: 400 } });
-    },
+    call: beforeUserCreated,
     async check({ db }) {
       expect(await db.query('select id from public.users')).toEqual([]);
     },
-  },
+  })),
   {
     name: 'user_sync.on_auth_user_change() by an insert into auth.users as supabase_auth_admin',
     role: 'supabase_auth_admin',
@@ -630,7 +626,7 @@ async function runCase(db: TestDb, c: Case): Promise<void> {
 
   // And it did its job.
   for (const [i, row] of (c.rows ?? []).entries()) {
-    expect(await appRowOf(db, ctx.ids[i]!, 'email, role, full_name')).toEqual({
+    expect(await db.appRow(ctx.ids[i]!, 'email, role, full_name')).toEqual({
       email: ctx.emails[i],
       ...row,
     });

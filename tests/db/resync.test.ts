@@ -6,9 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import {
   insertAuthUser,
   pgError,
-  resyncUsers,
   signUpUser,
-  syncUser,
   uid,
   useTestDb,
   withoutTriggers,
@@ -44,7 +42,7 @@ beforeEach(async () => {
   `);
 });
 
-const resync = (args = '') => resyncUsers(db, args);
+const resync = (args = '') => db.resyncUsers(args);
 
 /** The report resync_users must give: every key of shared/resync-report.ts, these values. */
 function report(dryRun: boolean, counts: Partial<ResyncReport>): ResyncReport {
@@ -428,7 +426,7 @@ describe('a failure inside the trigger', () => {
   it('a failing sync_user is recorded and reported as failed with its SQLSTATE', async () => {
     await db.exec(blockEmails);
     const blocked = await invite(db, { email: `direct-${uid()}@blocked.test` });
-    expect(await syncUser(db, blocked.id)).toEqual({
+    expect(await db.syncUser(blocked.id)).toEqual({
       user_id: blocked.id,
       action: 'failed',
       sqlstate: '23514',

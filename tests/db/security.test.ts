@@ -3,17 +3,7 @@
 // and whether the security definer functions can be steered by a caller's search_path.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  appRow,
-  asRole,
-  type DbClient,
-  pgError,
-  resyncUsers,
-  signUpUser,
-  syncUser,
-  uid,
-  useTestDb,
-} from '../helpers/db.ts';
+import { type DbClient, pgError, signUpUser, uid, useTestDb } from '../helpers/db.ts';
 import { adminUpdateAppMetadata, type AuthUser, updateUserMetadata } from '../helpers/gotrue.ts';
 
 const db = useTestDb();
@@ -26,7 +16,7 @@ beforeAll(async () => {
 });
 
 /** The app row with its xmin: any write shows. */
-const row = (id: string) => appRow(db, id, '*, xmin::text as xmin');
+const row = (id: string) => db.appRow(id, '*, xmin::text as xmin');
 
 const roleOf = async (id: string) => (await row(id))?.role;
 
@@ -223,13 +213,13 @@ describe('anon (the publishable key)', () => {
 
 describe('the service role', () => {
   it('can execute sync_user and resync_users', async () => {
-    expect(await syncUser(db, bob.id)).toEqual({
+    expect(await db.syncUser(bob.id)).toEqual({
       user_id: bob.id,
       action: 'unchanged',
       role: 'client',
       user_role: 'client',
     });
-    expect(await resyncUsers(db, 'p_dry_run => true')).toMatchObject({
+    expect(await db.resyncUsers('p_dry_run => true')).toMatchObject({
       dry_run: true,
       scope: 'all',
       missing: 0,
@@ -252,7 +242,7 @@ describe('the private schema user_sync', () => {
           `insert into user_sync.roles (role, self_assignable) values ('evil', true)`,
         ]
       ) {
-        const error = await pgError(asRole(db, role, (tx) => tx.query(sql), alice.id));
+        const error = await pgError(db.as(role, (tx) => tx.query(sql), alice.id));
         expect({ sql, ...error }).toEqual({
           sql,
           code: '42501',

@@ -22,7 +22,6 @@ import {
   SERVER,
   type ServerTestDb,
   signUpUser,
-  syncUser,
   uid,
   useServerDb,
 } from '../helpers/db.ts';
@@ -180,7 +179,7 @@ describe.skipIf(!SERVER)(
       expect(await db.query('select id from public.users where id = $1', [user.id])).toHaveLength(
         1,
       );
-      expect((await syncUser(db, user.id)).action).toBe('deleted');
+      expect((await db.syncUser(user.id)).action).toBe('deleted');
       expect(await db.query('select id from public.users where id = $1', [user.id])).toEqual([]);
     });
 

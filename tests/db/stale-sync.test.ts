@@ -7,21 +7,12 @@
 // Server only: needs two sessions.
 
 import { describe, expect, it } from 'vitest';
-import {
-  appRow,
-  type DbClient,
-  openTransaction,
-  resyncUsers,
-  SERVER,
-  syncUser,
-  uid,
-  useServerDb,
-} from '../helpers/db.ts';
+import { type DbClient, openTransaction, SERVER, uid, useServerDb } from '../helpers/db.ts';
 import { signUpEmail } from '../helpers/gotrue.ts';
 
 const db = useServerDb();
 
-const row = (id: string) => appRow(db, id, 'role, email');
+const row = (id: string) => db.appRow(id, 'role, email');
 
 /** A user whose app row is out of step for a reason of its own (an edit behind the sync's back). */
 async function staleUser(tag: string) {
@@ -54,7 +45,7 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
     try {
       // Meanwhile a webhook's sync_user runs: it must neither wait nor write.
       const started = performance.now();
-      const answer = await syncUser(db, id, { source: 'webhook' });
+      const answer = await db.syncUser(id, { source: 'webhook' });
       const waited = performance.now() - started;
       expect(answer).toEqual({
         user_id: id,
@@ -71,7 +62,7 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
 
     // With nobody changing the user, the same call writes.
     await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [id]);
-    expect(await syncUser(db, id, { source: 'webhook' })).toEqual({
+    expect(await db.syncUser(id, { source: 'webhook' })).toEqual({
       user_id: id,
       action: 'updated',
       role: 'admin',
@@ -111,7 +102,7 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
     try {
       // The resync plans from a snapshot without the grant (the row is stale there: its email),
       // then meets the row the grant's trigger wrote and waits for it.
-      resync = resyncUsers(db);
+      resync = db.resyncUsers();
       for (let i = 0; i < 200; i++) {
         const [w] = await db.query<{ n: number }>(
           `select count(*)::int as n from pg_stat_activity

@@ -3,7 +3,7 @@
 // "Who owns which column". On the server when DATABASE_URL is set, else on PGlite.
 
 import { describe, expect, it } from 'vitest';
-import { type AppRow, appRow, signUpUser, uid, useTestDb } from '../helpers/db.ts';
+import { type AppRow, signUpUser, uid, useTestDb } from '../helpers/db.ts';
 import {
   adminCreateUser,
   adminUpdateAppMetadata,
@@ -31,7 +31,7 @@ async function appRows(id: string): Promise<AppRow[]> {
 }
 
 const xmin = async (id: string) =>
-  (await appRow<{ xmin: string }>(db, id, 'xmin::text as xmin'))?.xmin;
+  (await db.appRow<{ xmin: string }>(id, 'xmin::text as xmin'))?.xmin;
 
 /**
  * The row the mapping must produce for an auth user written in one GoTrue transaction: the

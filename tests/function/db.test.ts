@@ -1,7 +1,7 @@
 // The app against the real migrations: each route's effect on public.users. Runs on the
 // server when DATABASE_URL is set, else on PGlite (tests/helpers/db.ts decides).
 import { beforeEach, describe, expect, it } from 'vitest';
-import { appRow as appRowOf, insertAuthUser, useTestDb } from '../helpers/db.ts';
+import { insertAuthUser, useTestDb } from '../helpers/db.ts';
 import { useDirectApp } from '../helpers/app.ts';
 import {
   afterUserCreatedBody,
@@ -46,8 +46,7 @@ function signUp(u: NewUser = {}) {
 }
 
 async function appRow(id: string) {
-  const row = await appRowOf<{ email: string; role: string; full_name: string | null }>(
-    db,
+  const row = await db.appRow<{ email: string; role: string; full_name: string | null }>(
     id,
     'email, role, full_name',
   );

@@ -45,7 +45,22 @@ export interface DbClient {
 /** Claims as GoTrue puts them in an access token; PostgREST hands them to SQL. */
 export type JwtClaims = Record<string, unknown>;
 
-interface TestDbBase extends DbClient {
+/** What most tests do with their database, as its methods (made by createTestDb). */
+interface TestDbCalls {
+  /** A transaction as `role` runs one; `authenticated` as the user `userId` (default: a stranger). */
+  as<T>(role: CallerRole, fn: (tx: DbClient) => Promise<T>, userId?: string): Promise<T>;
+  /** public.sync_user as the service role calls it (the function's hooks and webhook). */
+  syncUser(userId: string, options?: { source?: string; claims?: unknown }): Promise<SyncResult>;
+  /** public.resync_users(<args>) as the service role calls it; its report. */
+  resyncUsers(args?: string, params?: unknown[]): Promise<ResyncReport>;
+  /** The public.users row of a user (these columns), or undefined. */
+  appRow<T extends object = Record<string, unknown>>(
+    userId: string,
+    columns?: string,
+  ): Promise<T | undefined>;
+}
+
+interface TestDbBase extends DbClient, TestDbCalls {
   /** A transaction as GoTrue runs it: role supabase_auth_admin, search_path `auth`. */
   asAuthAdmin<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   /** A transaction as PostgREST runs a request carrying this user's JWT. */
@@ -159,12 +174,20 @@ export function serverUrl(): string {
 /** A fresh database for one test file. */
 export async function createTestDb(): Promise<TestDb> {
   const started = performance.now();
-  const db = process.env.DATABASE_URL ? await createServerDb(serverUrl()) : await createPgliteDb();
+  const made = process.env.DATABASE_URL
+    ? await createServerDb(serverUrl())
+    : await createPgliteDb();
   if (process.env.DEBUG_DB_HARNESS) {
-    console.log(`${db.kind} test database ready in ${Math.round(performance.now() - started)} ms`);
+    console.log(
+      `${made.kind} test database ready in ${Math.round(performance.now() - started)} ms`,
+    );
   }
-  return db;
+  const db = made as TestDb;
+  return Object.assign(db, callsOn(db));
 }
+
+/** Without the calls createTestDb adds. */
+type Made<D> = Omit<D, keyof TestDbCalls>;
 
 // ---------------------------------------------------------------- server
 
@@ -255,7 +278,7 @@ export function inRequest<T>(
   }) as Promise<T>;
 }
 
-async function createServerDb(baseUrl: string): Promise<ServerTestDb> {
+async function createServerDb(baseUrl: string): Promise<Made<ServerTestDb>> {
   const template = safeInject('dbTemplate');
   if (!template) {
     throw new Error(
@@ -326,7 +349,7 @@ export async function preparePglite(): Promise<PGlite> {
   return db;
 }
 
-async function createPgliteDb(): Promise<PgliteTestDb> {
+async function createPgliteDb(): Promise<Made<PgliteTestDb>> {
   const dump = safeInject('pgliteDataDir');
   const db = dump
     ? await PGlite.create({
@@ -484,54 +507,44 @@ export async function sqlState(promise: Promise<unknown>): Promise<string | unde
 /** Who a request runs as: an API role (PostgREST) or GoTrue's own. */
 export type CallerRole = 'anon' | 'authenticated' | 'service_role' | 'supabase_auth_admin';
 
-/** A transaction as `role` runs one; `authenticated` as the user `userId` (default: a stranger). */
-export function asRole<T>(
-  db: TestDb,
-  role: CallerRole,
-  fn: (tx: DbClient) => Promise<T>,
-  userId: string = crypto.randomUUID(),
-): Promise<T> {
-  switch (role) {
-    case 'anon':
-      return db.asAnon(fn);
-    case 'authenticated':
-      return db.asUser(userId, fn);
-    case 'service_role':
-      return db.asServiceRole(fn);
-    case 'supabase_auth_admin':
-      return db.asAuthAdmin(fn);
-  }
-}
-
 /** What sync_user answers (docs/sql-api.md, "Sync result"). */
 export type SyncResult = Record<string, unknown>;
 
-/** public.sync_user as the service role calls it (the function's hooks and webhook). */
-export async function syncUser(
-  db: TestDb,
-  userId: string,
-  { source = 'sync_user', claims = null }: { source?: string; claims?: unknown } = {},
-): Promise<SyncResult> {
-  const [row] = await db.asServiceRole((tx) =>
-    tx.query<{ r: SyncResult }>('select public.sync_user($1, $2, $3::text::jsonb) as r', [
-      userId,
-      source,
-      claims === null ? null : JSON.stringify(claims),
-    ])
-  );
-  return row!.r;
-}
-
-/** public.resync_users(<args>) as the service role calls it; its report. */
-export async function resyncUsers(
-  db: TestDb,
-  args = '',
-  params: unknown[] = [],
-): Promise<ResyncReport> {
-  const [row] = await db.asServiceRole((tx) =>
-    tx.query<{ r: ResyncReport }>(`select public.resync_users(${args}) as r`, params)
-  );
-  return row!.r;
+function callsOn(db: TestDb): TestDbCalls {
+  return {
+    as<T>(role: CallerRole, fn: (tx: DbClient) => Promise<T>, userId = crypto.randomUUID()) {
+      switch (role) {
+        case 'anon':
+          return db.asAnon(fn);
+        case 'authenticated':
+          return db.asUser(userId, fn);
+        case 'service_role':
+          return db.asServiceRole(fn);
+        case 'supabase_auth_admin':
+          return db.asAuthAdmin(fn);
+      }
+    },
+    async syncUser(userId, { source = 'sync_user', claims = null } = {}) {
+      const [row] = await db.asServiceRole((tx) =>
+        tx.query<{ r: SyncResult }>('select public.sync_user($1, $2, $3::text::jsonb) as r', [
+          userId,
+          source,
+          claims === null ? null : JSON.stringify(claims),
+        ])
+      );
+      return row!.r;
+    },
+    async resyncUsers(args = '', params = []) {
+      const [row] = await db.asServiceRole((tx) =>
+        tx.query<{ r: ResyncReport }>(`select public.resync_users(${args}) as r`, params)
+      );
+      return row!.r;
+    },
+    async appRow<T extends object>(userId: string, columns = '*'): Promise<T | undefined> {
+      const rows = await db.query<T>(`select ${columns} from public.users where id = $1`, [userId]);
+      return rows[0];
+    },
+  };
 }
 
 /** A public.users row as the tests read it back (deleted_at aside). */
@@ -546,15 +559,6 @@ export interface AppRow {
   is_anonymous: boolean;
   created_at: Date;
   updated_at: Date;
-}
-
-/** The public.users row of a user (these columns), or undefined. */
-export async function appRow<T extends object = Record<string, unknown>>(
-  db: DbClient,
-  userId: string,
-  columns = '*',
-): Promise<T | undefined> {
-  return (await db.query<T>(`select ${columns} from public.users where id = $1`, [userId]))[0];
 }
 
 /** Runs fn with every user trigger on auth.users off: nothing syncs on its own. */

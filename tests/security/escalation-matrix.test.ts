@@ -6,16 +6,7 @@
 // (tests/db/security.test.ts holds the single-path tests this builds on.)
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  appRow,
-  asRole,
-  type DbClient,
-  resyncUsers,
-  signUpUser,
-  syncUser,
-  uid,
-  useTestDb,
-} from '../helpers/db.ts';
+import { type DbClient, signUpUser, uid, useTestDb } from '../helpers/db.ts';
 import { adminCreateUser, type AuthUser, updateUserMetadata } from '../helpers/gotrue.ts';
 import {
   afterUserCreatedBody,
@@ -135,7 +126,7 @@ beforeAll(async () => {
 }, 120_000);
 
 /** A transaction as `role` runs one (PostgREST for the API roles, as Alice; GoTrue's own). */
-const as = <T>(role: Role, fn: (tx: DbClient) => Promise<T>) => asRole(db, role, fn, alice.id);
+const as = <T>(role: Role, fn: (tx: DbClient) => Promise<T>) => db.as(role, fn, alice.id);
 
 /** Runs each statement in a savepoint and returns its SQLSTATE, or 'ok'. Writes nothing. */
 async function tryEach(role: Role, statements: string[]): Promise<string[]> {
@@ -297,7 +288,7 @@ for (const role of ROLES) {
 // ------------------------------------------------------------------ row-level: self and other
 
 describe('public.users rows: self and other', () => {
-  const rowOf = (id: string) => appRow(db, id, '*, xmin::text as xmin');
+  const rowOf = (id: string) => db.appRow(id, '*, xmin::text as xmin');
 
   it('authenticated (self) reads only their own row and edits only its profile columns', async () => {
     const before = await rowOf(bob.id);
@@ -341,7 +332,7 @@ describe('every path to a role', () => {
   let gateway: Gateway;
   let server: AppServer;
   let client: ReturnType<typeof httpClient>;
-  const roleOf = async (id: string) => (await appRow<{ role: string }>(db, id, 'role'))?.role;
+  const roleOf = async (id: string) => (await db.appRow<{ role: string }>(id, 'role'))?.role;
 
   beforeAll(async () => {
     gateway = gatewayFor(db);
@@ -357,8 +348,8 @@ describe('every path to a role', () => {
   /** Every sync path the project has, run for `id`: none may change the role. */
   async function syncEveryWay(id: string) {
     await db.asUser(id, (tx) => tx.query('select public.sync_my_user()'));
-    await syncUser(db, id);
-    await resyncUsers(db);
+    await db.syncUser(id);
+    await db.resyncUsers();
     const row = (await db.query<AuthUserRow>('select * from auth.users where id = $1', [id]))[0]!;
     const hook = async (name: string, body: string) =>
       await client.call({
