@@ -6,15 +6,8 @@
 
 import { backendPid, measureBackend } from './lib/backend.ts';
 import { connect, createScratch, inRotatedClones, migrationsNote, SEED_TRIGGER } from './lib/db.ts';
-import {
-  fmt,
-  logRound,
-  median,
-  type PartResult,
-  partResult,
-  ratio,
-  type Target,
-} from './lib/report.ts';
+import type { PartResult, Target } from './lib/report.ts';
+import { fmt, logRound, median, partResult, ratio } from './lib/report.ts';
 
 export interface BulkOptions {
   /** Users imported in one statement. */

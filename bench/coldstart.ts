@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   type AuthUserRow,
-  customAccessTokenBody,
-  defaultClaims,
   hookHeaders,
   newHookSecret,
+  tokenHookBody,
 } from '../dev/auth/supabase-auth.ts';
 import {
   deployFunction,
@@ -168,10 +167,7 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
       entry: { ...env, SUPABASE_DB_URL: db.url, AUTH_HOOK_SECRET: secret },
       minimal: { ...env, SUPABASE_DB_URL: db.url },
     };
-    const body = customAccessTokenBody(
-      user.id,
-      defaultClaims(user.id, { email: user.email ?? '' }),
-    );
+    const body = tokenHookBody(user);
 
     const boot = async (which: 'entry' | 'minimal') => {
       const app = apps[which]!;

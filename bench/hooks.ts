@@ -9,10 +9,9 @@ import { pathToFileURL } from 'node:url';
 import {
   afterUserCreatedBody,
   type AuthUserRow,
-  customAccessTokenBody,
-  defaultClaims,
   hookHeaders,
   newHookSecret,
+  tokenHookBody,
 } from '../dev/auth/supabase-auth.ts';
 import {
   benchSql,
@@ -56,9 +55,7 @@ interface Rate {
 /** Signed requests, one per user, as Supabase Auth sends them (fresh timestamps). */
 export async function signedPool(hook: Hook, rows: AuthUserRow[], secret: string) {
   return await Promise.all(rows.map(async (row) => {
-    const body = hook === 'custom-access-token'
-      ? customAccessTokenBody(row.id, defaultClaims(row.id, { email: row.email ?? '' }))
-      : afterUserCreatedBody(row);
+    const body = hook === 'custom-access-token' ? tokenHookBody(row) : afterUserCreatedBody(row);
     return { body, headers: await hookHeaders(body, { secrets: secret }) };
   }));
 }

@@ -9,15 +9,8 @@ import {
   migrationsNote,
   SEED_TRIGGER,
 } from './lib/db.ts';
-import {
-  fmt,
-  logRound,
-  median,
-  type PartResult,
-  partResult,
-  ratio,
-  type Target,
-} from './lib/report.ts';
+import type { PartResult, Target } from './lib/report.ts';
+import { fmt, logRound, median, partResult, ratio } from './lib/report.ts';
 
 export interface SignupOptions {
   n: number;

@@ -349,3 +349,8 @@ export async function hookRequest(
 export function newHookSecret(): string {
   return `v1,whsec_${base64(crypto.getRandomValues(new Uint8Array(32)))}`;
 }
+
+/** custom-access-token for a user's first token, with the claims GoTrue fills from the row. */
+export function tokenHookBody(user: { id: string; email?: string | null }): string {
+  return customAccessTokenBody(user.id, defaultClaims(user.id, { email: user.email ?? '' }));
+}

@@ -14,19 +14,8 @@ import { type HookCall, SimulatedAuth } from '../auth/simulated-auth.ts';
 import type { SignUpPath } from '../auth/sign-up-paths.ts';
 import { type DemoDb, openDemoDb } from './db.ts';
 import { allInSync, countsLine, type Snapshot, snapshot, stateTable } from './state.ts';
-import {
-  adminCreateUser,
-  type AuthUser,
-  changeEmail,
-  githubClaims,
-  googleClaims,
-  invite,
-  signInOAuth,
-  signUpAnonymous,
-  signUpEmail,
-  signUpPhone,
-  updateUserMetadata,
-} from '../auth/gotrue.ts';
+import * as gotrue from '../auth/gotrue.ts';
+import type { AuthUser } from '../auth/gotrue.ts';
 import { inSync, resyncEndpoint, type ResyncReport, runResync } from '../../cli/resync-client.ts';
 import { serve, withDevSecrets } from '../server.ts';
 
@@ -131,7 +120,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       signUp(
         path,
         { email, data },
-        () => signUpEmail(db.auth, { email, data, autoconfirm: path === 'email-autoconfirm' }),
+        () =>
+          gotrue.signUpEmail(db.auth, { email, data, autoconfirm: path === 'email-autoconfirm' }),
       );
 
     say('1. Sign-ups, each the way Supabase Auth runs it');
@@ -163,7 +153,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       signUp(
         'oauth',
         { email: String(claims['email']), app: { provider }, data: claims },
-        () => signInOAuth(db.auth, { provider, claims }),
+        () => gotrue.signInOAuth(db.auth, { provider, claims }),
       );
     await step(
       'Google OAuth',
@@ -171,7 +161,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       () =>
         oauthSignUp(
           'google',
-          googleClaims({ email: 'katherine@example.com', name: 'Katherine Johnson' }),
+          gotrue.googleClaims({ email: 'katherine@example.com', name: 'Katherine Johnson' }),
         ),
     );
     const octo = await step(
@@ -180,7 +170,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       () =>
         oauthSignUp(
           'github',
-          githubClaims({ email: 'octo@example.com', userName: 'octocat', name: null }),
+          gotrue.githubClaims({ email: 'octo@example.com', userName: 'octocat', name: null }),
         ),
     );
 
@@ -197,7 +187,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         signUp(
           'phone',
           { phone: '15550100', app: { provider: 'phone', providers: ['phone'] } },
-          () => signUpPhone(db.auth, { phone: '+1 555 0100', autoconfirm: false }),
+          () => gotrue.signUpPhone(db.auth, { phone: '+1 555 0100', autoconfirm: false }),
         ),
     );
     const phoneUser = steps.at(-1)?.userId;
@@ -207,21 +197,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await step(
       'anonymous',
       'no email, no phone',
-      () => signUp('anonymous', { anonymous: true, app: {} }, () => signUpAnonymous(db.auth)),
+      () =>
+        signUp('anonymous', { anonymous: true, app: {} }, () => gotrue.signUpAnonymous(db.auth)),
     );
 
     await step('invite', 'invited by an admin; no session until accepted', () =>
       signUp(
         'invite',
         { email: 'hedy@example.com' },
-        () => invite(db.auth, { email: 'hedy@example.com', data: { full_name: 'Hedy Lamarr' } }),
+        () =>
+          gotrue.invite(db.auth, { email: 'hedy@example.com', data: { full_name: 'Hedy Lamarr' } }),
       ));
 
     await step(
       'admin createUser, role admin',
       'admin API: Auth calls no hook; app_metadata arrives in a second UPDATE, which the trigger sees',
       async () => {
-        const user = await adminCreateUser(db.auth, {
+        const user = await gotrue.adminCreateUser(db.auth, {
           email: 'barbara@example.com',
           password: 'correct horse battery staple',
           email_confirm: true,
@@ -262,7 +254,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const ada = steps[0]?.userId;
     if (ada) {
       const [adaUser] = await db.query<AuthUser>('select * from auth.users where id = $1', [ada]);
-      const self = await updateUserMetadata(db.auth, adaUser!.id, { role: 'admin' });
+      const self = await gotrue.updateUserMetadata(db.auth, adaUser!.id, { role: 'admin' });
       const token = await auth.accessToken(self, 'token_refresh');
       say(
         `   ada@ calls updateUser({ data: { role: 'admin' } }); her next token: user_role=${
@@ -277,7 +269,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     // The lost event: a bulk fix run with triggers off. No trigger and no database webhook
     // fires, so nothing but a comparison of the two tables can notice.
     if (octo) {
-      await changeEmail(db.authTriggersOff, octo.id, 'octocat@example.org');
+      await gotrue.changeEmail(db.authTriggersOff, octo.id, 'octocat@example.org');
       notes.set(
         octo.id,
         'changed with triggers off (session_replication_role = replica): no trigger, no webhook; the event is lost',
