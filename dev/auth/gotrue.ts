@@ -203,20 +203,37 @@ export interface SignUpEmailParams {
 
 /** POST /signup with an email (signup.go). */
 export function signUpEmail(db: AuthDb, params: SignUpEmailParams): Promise<AuthUser> {
+  return signUp(db, 'email', params.email.toLowerCase(), params);
+}
+
+/**
+ * signup.go's shared path for an email or phone sign-up: the user, its role, the identity with
+ * its claims copied into the metadata, then the confirmation (or the request for one).
+ */
+function signUp(
+  db: AuthDb,
+  channel: 'email' | 'phone',
+  address: string,
+  params: { password?: string; data?: Json; autoconfirm: boolean },
+): Promise<AuthUser> {
   return db.asAuthAdmin(async (tx) => {
-    const email = params.email.toLowerCase();
     const id = await insertUser(tx, {
-      email,
-      phone: null,
+      email: channel === 'email' ? address : null,
+      phone: channel === 'phone' ? address : null,
       password: params.password ?? 'password123',
-      appMetaData: { provider: 'email', providers: ['email'] },
+      appMetaData: { provider: channel, providers: [channel] },
       userMetaData: params.data ?? {},
     });
     await setRole(tx, id);
-    const identityData = { sub: id, email, email_verified: false, phone_verified: false };
-    await insertIdentity(tx, id, 'email', id, identityData);
+    const identityData = {
+      sub: id,
+      [channel]: address,
+      email_verified: false,
+      phone_verified: false,
+    };
+    await insertIdentity(tx, id, channel, id, identityData);
     await updateUserMetaData(tx, id, identityData);
-    if (params.autoconfirm) await confirm(tx, id, 'email');
+    if (params.autoconfirm) await confirm(tx, id, channel);
     else await sendConfirmation(tx, id);
     return await readUser(tx, id);
   });
@@ -232,23 +249,7 @@ export interface SignUpPhoneParams {
 
 /** POST /signup with a phone (signup.go): no email at all. */
 export function signUpPhone(db: AuthDb, params: SignUpPhoneParams): Promise<AuthUser> {
-  return db.asAuthAdmin(async (tx) => {
-    const phone = formatPhone(params.phone);
-    const id = await insertUser(tx, {
-      email: null,
-      phone,
-      password: params.password ?? 'password123',
-      appMetaData: { provider: 'phone', providers: ['phone'] },
-      userMetaData: params.data ?? {},
-    });
-    await setRole(tx, id);
-    const identityData = { sub: id, phone, email_verified: false, phone_verified: false };
-    await insertIdentity(tx, id, 'phone', id, identityData);
-    await updateUserMetaData(tx, id, identityData);
-    if (params.autoconfirm) await confirm(tx, id, 'phone');
-    else await sendConfirmation(tx, id);
-    return await readUser(tx, id);
-  });
+  return signUp(db, 'phone', formatPhone(params.phone), params);
 }
 
 /** POST /signup with no credentials (anonymous.go): no email, no phone, no identity. */
