@@ -4,20 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { signUpUser, sqlState, uid, useTestDb } from '../helpers/db.ts';
-import {
-  adminCreateUser,
-  changeEmail,
-  deleteUser,
-  githubClaims,
-  googleClaims,
-  invite,
-  signIn,
-  signInOAuth,
-  signUpAnonymous,
-  signUpEmail,
-  signUpPhone,
-  updateUserMetadata,
-} from '../helpers/gotrue.ts';
+import * as gotrue from '../helpers/gotrue.ts';
 
 const db = useTestDb();
 
@@ -169,9 +156,10 @@ describe('auth.users and auth.identities', () => {
   it('enforce those constraints on writes', async () => {
     const a = await signUpUser(db, 'dup');
     // Same email twice: only an SSO user may share it.
-    expect(await sqlState(signUpEmail(db, { email: a.email ?? '', autoconfirm: true }))).toBe(
-      '23505',
-    );
+    expect(await sqlState(gotrue.signUpEmail(db, { email: a.email ?? '', autoconfirm: true })))
+      .toBe(
+        '23505',
+      );
     await db.asAuthAdmin((tx) =>
       tx.query(
         `insert into users (id, aud, role, email, is_sso_user, created_at, updated_at)
@@ -180,8 +168,8 @@ describe('auth.users and auth.identities', () => {
       )
     );
     const phone = `4670${Math.floor(Math.random() * 1e7)}`;
-    await signUpPhone(db, { phone, autoconfirm: true });
-    expect(await sqlState(signUpPhone(db, { phone: `+${phone}`, autoconfirm: true }))).toBe(
+    await gotrue.signUpPhone(db, { phone, autoconfirm: true });
+    expect(await sqlState(gotrue.signUpPhone(db, { phone: `+${phone}`, autoconfirm: true }))).toBe(
       '23505',
     );
     expect(
@@ -206,7 +194,7 @@ describe('auth.users and auth.identities', () => {
   });
 
   it('compute confirmed_at and refuse writes to it', async () => {
-    const user = await signUpPhone(db, {
+    const user = await gotrue.signUpPhone(db, {
       phone: `+1555${Math.floor(Math.random() * 1e7)}`,
       autoconfirm: true,
     });
@@ -445,7 +433,11 @@ describe('PostgREST requests', () => {
 describe('GoTrue statement sequences', () => {
   it('email sign-up, confirmation on and off', async () => {
     const email = `Mixed.Case-${uid()}@Example.com`;
-    const pending = await signUpEmail(db, { email, autoconfirm: false, data: { role: 'artist' } });
+    const pending = await gotrue.signUpEmail(db, {
+      email,
+      autoconfirm: false,
+      data: { role: 'artist' },
+    });
     expect(pending).toMatchObject({
       email: email.toLowerCase(),
       role: 'authenticated',
@@ -479,7 +471,7 @@ describe('GoTrue statement sequences', () => {
   });
 
   it('phone and anonymous sign-ups have no email', async () => {
-    const phone = await signUpPhone(db, { phone: '+46 70 123 45 67', autoconfirm: true });
+    const phone = await gotrue.signUpPhone(db, { phone: '+46 70 123 45 67', autoconfirm: true });
     expect(phone).toMatchObject({
       email: null,
       phone: '46701234567',
@@ -487,7 +479,7 @@ describe('GoTrue statement sequences', () => {
     });
     expect(phone.phone_confirmed_at).toBeInstanceOf(Date);
 
-    const anon = await signUpAnonymous(db);
+    const anon = await gotrue.signUpAnonymous(db);
     expect(anon).toMatchObject({
       email: null,
       phone: null,
@@ -503,9 +495,9 @@ describe('GoTrue statement sequences', () => {
   });
 
   it('OAuth: Google and GitHub claims, then a re-login that merges them', async () => {
-    const google = await signInOAuth(db, {
+    const google = await gotrue.signInOAuth(db, {
       provider: 'google',
-      claims: googleClaims({ email: `G-${uid()}@gmail.com`, name: 'Grace Hopper' }),
+      claims: gotrue.googleClaims({ email: `G-${uid()}@gmail.com`, name: 'Grace Hopper' }),
     });
     expect(google.raw_app_meta_data).toEqual({ provider: 'google', providers: ['google'] });
     expect(google.raw_user_meta_data).toMatchObject({
@@ -516,19 +508,19 @@ describe('GoTrue statement sequences', () => {
     expect(google.email).toBe(google.email?.toLowerCase());
     expect(google.email_confirmed_at).toBeInstanceOf(Date);
 
-    const claims = githubClaims({
+    const claims = gotrue.githubClaims({
       email: `octo-${uid()}@example.com`,
       name: null,
       userName: 'octo',
     });
-    const github = await signInOAuth(db, { provider: 'github', claims });
+    const github = await gotrue.signInOAuth(db, { provider: 'github', claims });
     expect(github.raw_user_meta_data).toMatchObject({
       user_name: 'octo',
       preferred_username: 'octo',
     });
     expect(github.raw_user_meta_data).not.toHaveProperty('name');
 
-    const again = await signInOAuth(db, {
+    const again = await gotrue.signInOAuth(db, {
       provider: 'github',
       claims: { ...claims, user_name: 'octo2' },
     });
@@ -540,7 +532,7 @@ describe('GoTrue statement sequences', () => {
   });
 
   it('invite, admin createUser with app_metadata written after the insert', async () => {
-    const invited = await invite(db, { email: `inv-${uid()}@example.com` });
+    const invited = await gotrue.invite(db, { email: `inv-${uid()}@example.com` });
     expect(invited.invited_at).toBeInstanceOf(Date);
     expect(invited.email_confirmed_at).toBeNull();
 
@@ -555,7 +547,7 @@ describe('GoTrue statement sequences', () => {
       create trigger stand_in_capture after insert on auth.users
         for each row execute function public.stand_in_capture();`);
     try {
-      const admin = await adminCreateUser(db, {
+      const admin = await gotrue.adminCreateUser(db, {
         email: `ADMIN-${uid()}@example.com`,
         password: 'secret',
         app_metadata: { role: 'admin' },
@@ -581,27 +573,27 @@ describe('GoTrue statement sequences', () => {
 
   it('metadata update, email change, sign-in and delete', async () => {
     const user = await signUpUser(db, 'life', { data: { a: 1, b: 2 } });
-    const updated = await updateUserMetadata(db, user.id, { b: null, c: 3 });
+    const updated = await gotrue.updateUserMetadata(db, user.id, { b: null, c: 3 });
     expect(updated.raw_user_meta_data).toMatchObject({ a: 1, c: 3 });
     expect(updated.raw_user_meta_data).not.toHaveProperty('b');
 
-    const requested = await changeEmail(db, user.id, `NEW-${uid()}@example.com`, {
+    const requested = await gotrue.changeEmail(db, user.id, `NEW-${uid()}@example.com`, {
       confirm: false,
     });
     expect(requested.email).toBe(user.email);
     expect(requested.email_change).toMatch(/^new-/);
-    const changed = await changeEmail(db, user.id, requested.email_change ?? '');
+    const changed = await gotrue.changeEmail(db, user.id, requested.email_change ?? '');
     expect(changed).toMatchObject({ email: requested.email_change, email_change: '' });
 
     const before = await db.query<{ raw_user_meta_data: unknown; email: string }>(
       'select raw_user_meta_data, email from auth.users where id = $1',
       [user.id],
     );
-    const signedIn = await signIn(db, user.id);
+    const signedIn = await gotrue.signIn(db, user.id);
     expect(signedIn.last_sign_in_at).toBeInstanceOf(Date);
     expect(signedIn.raw_user_meta_data).toEqual(before[0]?.raw_user_meta_data);
 
-    const deleted = await deleteUser(db, user.id);
+    const deleted = await gotrue.deleteUser(db, user.id);
     expect(deleted.id).toBe(user.id);
     const [left] = await db.query<{ users: number; identities: number }>(
       `select (select count(*) from auth.users where id = $1)::int as users,

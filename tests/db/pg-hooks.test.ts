@@ -10,12 +10,14 @@ import type postgres from 'postgres';
 import type { Sql } from 'postgres';
 import { describe, expect, it } from 'vitest';
 import {
+  type AppRow,
   insertAuthUser,
   openTransaction,
   pgError,
   postgresClient,
   SERVER,
   type ServerTestDb,
+  signUpUser,
   uid,
   useTestDb,
   whileEmailsBlocked,
@@ -23,21 +25,8 @@ import {
 } from '../helpers/db.ts';
 import { useDirectApp } from '../helpers/app.ts';
 import { userTokenClaims } from '../helpers/claims.ts';
-import {
-  adminCreateUser,
-  adminUpdateAppMetadata,
-  type AuthDb,
-  type AuthUser,
-  changeEmail,
-  githubClaims,
-  googleClaims,
-  invite,
-  signInOAuth,
-  signUpAnonymous,
-  signUpEmail,
-  signUpPhone,
-  type SqlClient,
-} from '../helpers/gotrue.ts';
+import { type AuthDb, type AuthUser, type SqlClient } from '../helpers/gotrue.ts';
+import * as gotrue from '../helpers/gotrue.ts';
 import {
   beforeUserCreatedBody,
   claimsObject,
@@ -162,21 +151,10 @@ async function viaHttp(path: string, event: string): Promise<unknown> {
 
 // ---------------------------------------------------------------- database helpers
 
-interface AppRow {
-  id: string;
-  email: string | null;
-  phone: string | null;
-  full_name: string | null;
-  avatar_url: string | null;
-  role: string;
-  email_confirmed_at: Date | null;
-  is_anonymous: boolean;
-  created_at: Date;
-  updated_at: Date;
-  xmin: string;
-}
+/** The app row with its xmin: any write shows. */
+type AppRowXmin = AppRow & { xmin: string };
 
-const appRow = (id: string) => db.appRow<AppRow>(id, '*, xmin::text as xmin');
+const appRow = (id: string) => db.appRow<AppRowXmin>(id, '*, xmin::text as xmin');
 
 async function failure(id: string) {
   const rows = await db.query<Json>(
@@ -210,11 +188,7 @@ const BLOCKED = {
 
 describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   it('answers {"claims": …} with every input claim unchanged plus user_role', async () => {
-    const user = await signUpEmail(db, {
-      email: `claims-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'artist' },
-    });
+    const user = await signUpUser(db, 'claims', { data: { role: 'artist' } });
     const event = tokenEvent(user);
     const out = JSON.parse(await hookOnce('hook_custom_access_token', event));
     expect(out).toStrictEqual({ claims: { ...JSON.parse(event).claims, user_role: 'artist' } });
@@ -222,7 +196,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('keeps unknown claims, nested values, aud as an array and numbers exactly as sent', async () => {
-    const user = await signUpEmail(db, { email: `extra-${uid()}@example.com`, autoconfirm: true });
+    const user = await signUpUser(db, 'extra');
     const nested = {
       list: [1, -2.5, 'three', null, true, { deep: [[], {}] }],
       text: 'quote " backslash \\ <tag> & \u2028 é 𝄞',
@@ -257,11 +231,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('answers the same as the HTTP hook for a committed user', async () => {
-    const user = await signUpEmail(db, {
-      email: `parity-${uid()}@example.com`,
-      autoconfirm: false,
-      data: { role: 'producer' },
-    });
+    const user = await signUpUser(db, 'parity', { data: { role: 'producer' }, autoconfirm: false });
     const event = tokenEvent(user);
     const sql = JSON.parse(await hookOnce('hook_custom_access_token', event));
     expect(sql.claims.user_role).toBe('producer');
@@ -272,7 +242,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     [
       'email sign-up, confirmation on, artist chosen',
       (m) =>
-        signUpEmail(db, {
+        gotrue.signUpEmail(db, {
           email: `e1-${m}@example.com`,
           autoconfirm: false,
           data: { role: 'artist' },
@@ -281,13 +251,13 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     ],
     [
       'email sign-up, autoconfirm',
-      (m) => signUpEmail(db, { email: `e2-${m}@example.com`, autoconfirm: true }),
+      (m) => gotrue.signUpEmail(db, { email: `e2-${m}@example.com`, autoconfirm: true }),
       'client',
     ],
     [
       'email sign-up asking for admin in user_metadata',
       (m) =>
-        signUpEmail(db, {
+        gotrue.signUpEmail(db, {
           email: `e3-${m}@example.com`,
           autoconfirm: true,
           data: { role: 'admin' },
@@ -295,39 +265,39 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
       'client',
     ],
     ['phone sign-up, producer chosen', () =>
-      signUpPhone(db, {
+      gotrue.signUpPhone(db, {
         phone: `+46 70 ${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`,
         autoconfirm: true,
         data: { role: 'producer' },
       }), 'producer'],
-    ['anonymous sign-up', () => signUpAnonymous(db), 'client'],
+    ['anonymous sign-up', () => gotrue.signUpAnonymous(db), 'client'],
     [
       'Google OAuth',
       (m) =>
-        signInOAuth(db, {
+        gotrue.signInOAuth(db, {
           provider: 'google',
-          claims: googleClaims({ email: `g-${m}@example.com` }),
+          claims: gotrue.googleClaims({ email: `g-${m}@example.com` }),
         }),
       'client',
     ],
     [
       'GitHub OAuth',
       (m) =>
-        signInOAuth(db, {
+        gotrue.signInOAuth(db, {
           provider: 'github',
-          claims: githubClaims({ email: `gh-${m}@example.com` }),
+          claims: gotrue.githubClaims({ email: `gh-${m}@example.com` }),
         }),
       'client',
     ],
     [
       'invite, producer chosen',
-      (m) => invite(db, { email: `inv-${m}@example.com`, data: { role: 'producer' } }),
+      (m) => gotrue.invite(db, { email: `inv-${m}@example.com`, data: { role: 'producer' } }),
       'producer',
     ],
     [
       'admin createUser with app_metadata.role admin',
       (m) =>
-        adminCreateUser(db, {
+        gotrue.adminCreateUser(db, {
           email: `adm-${m}@example.com`,
           app_metadata: { role: 'admin' },
           email_confirm: true,
@@ -336,7 +306,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     ],
     [
       'admin createUser without app_metadata',
-      (m) => adminCreateUser(db, { email: `plain-${m}@example.com` }),
+      (m) => gotrue.adminCreateUser(db, { email: `plain-${m}@example.com` }),
       'client',
     ],
     [
@@ -370,7 +340,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
       const signUpAndToken = () =>
         asGoTrue(async (tx) => {
           // /signup with autoconfirm: the user's statements and the token, one transaction.
-          const user = await signUpEmail(inTx(tx), {
+          const user = await gotrue.signUpEmail(inTx(tx), {
             email,
             autoconfirm: true,
             data: { role: 'producer', full_name: 'First Token' },
@@ -401,10 +371,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     const id = await withoutTriggers(async () => {
       let created = '';
       await expect(asGoTrue(async (tx) => {
-        const user = await signUpEmail(inTx(tx), {
-          email: `rolled-${uid()}@example.com`,
-          autoconfirm: true,
-        });
+        const user = await signUpUser(inTx(tx), 'rolled');
         created = user.id;
         const out = JSON.parse(await tx.hook('hook_custom_access_token', tokenEvent(user)));
         expect(out.claims.user_role).toBe('client');
@@ -417,11 +384,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('an in-sync user (every refresh): nothing written, nothing locked, nothing recorded', async () => {
-    const user = await signUpEmail(db, {
-      email: `refresh-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'artist' },
-    });
+    const user = await signUpUser(db, 'refresh', { data: { role: 'artist' } });
     const before = await appRow(user.id);
     for (let i = 0; i < 3; i++) {
       const out = JSON.parse(
@@ -434,13 +397,11 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('repairs a stale, missing or promoted row in the token transaction, with the one mapping', async () => {
-    const user = await signUpEmail(db, {
-      email: `stale-${uid()}@example.com`,
-      autoconfirm: true,
+    const user = await signUpUser(db, 'stale', {
       data: { role: 'artist', full_name: 'Stale Person' },
     });
     const synced = await appRow(user.id);
-    const same = ({ xmin: _x, updated_at: _u, ...rest }: AppRow) => rest;
+    const same = ({ xmin: _x, updated_at: _u, ...rest }: AppRowXmin) => rest;
 
     await db.query(`update public.users set email = 'drifted@example.com' where id = $1`, [
       user.id,
@@ -456,7 +417,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
 
     // An admin grants a role while the trigger is off (or failing): the next token has it.
     const promoted = await withoutTriggers(() =>
-      adminUpdateAppMetadata(db, user.id, { role: 'admin' })
+      gotrue.adminUpdateAppMetadata(db, user.id, { role: 'admin' })
     );
     out = JSON.parse(await hookOnce('hook_custom_access_token', tokenEvent(promoted)));
     expect(out.claims.user_role).toBe('admin');
@@ -464,7 +425,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('a user the database cannot see: user_role from its claims by the creation rule, in both hooks; nothing written', async () => {
-    const ghost = { ...(await signUpAnonymous(db)), id: crypto.randomUUID() };
+    const ghost = { ...(await gotrue.signUpAnonymous(db)), id: crypto.randomUUID() };
     const event = tokenEvent(ghost);
     const out = JSON.parse(await hookOnce('hook_custom_access_token', event));
     // Neither hook can tell a user nobody can see yet (the first token, inside the sign-up
@@ -488,7 +449,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
   });
 
   it('a user_id that is not a UUID: the claims unchanged, nothing recorded', async () => {
-    const user = await signUpAnonymous(db);
+    const user = await gotrue.signUpAnonymous(db);
     const event = tokenEvent(user).replace(`"user_id":"${user.id}"`, '"user_id":"not-a-uuid"');
     const out = JSON.parse(await hookOnce('hook_custom_access_token', event));
     expect(out).toStrictEqual({ claims: JSON.parse(event).claims });
@@ -499,7 +460,7 @@ describe('hook_custom_access_token when the sync fails', () => {
   it('a failing write: user_role by the token rule all the same, the failure recorded, Auth carries on', async () => {
     await whileBlocked(async () => {
       // The trigger's write fails too (and is recorded): the user has no row.
-      const user = await signUpEmail(db, {
+      const user = await gotrue.signUpEmail(db, {
         email: `fails-${uid()}@blocked.test`,
         autoconfirm: true,
       });
@@ -527,13 +488,9 @@ describe('hook_custom_access_token when the sync fails', () => {
   });
 
   it('a row whose update fails keeps the role it has, as the HTTP hook answers', async () => {
-    const user = await signUpEmail(db, {
-      email: `keeps-${uid()}@example.com`,
-      autoconfirm: true,
-      data: { role: 'artist' },
-    });
+    const user = await signUpUser(db, 'keeps', { data: { role: 'artist' } });
     await whileBlocked(async () => {
-      const moved = await changeEmail(db, user.id, `moved-${uid()}@blocked.test`);
+      const moved = await gotrue.changeEmail(db, user.id, `moved-${uid()}@blocked.test`);
       const event = tokenEvent(moved);
       const out = JSON.parse(await hookOnce('hook_custom_access_token', event));
       expect(out).toStrictEqual({ claims: { ...JSON.parse(event).claims, user_role: 'artist' } });
@@ -548,10 +505,7 @@ describe('hook_custom_access_token when the sync fails', () => {
   it.skipIf(!SERVER)(
     'a sync whose app row another session holds: deferred at once, user_role by the token rule, nothing recorded (server)',
     async () => {
-      const user = await signUpEmail(db, {
-        email: `locked-${uid()}@example.com`,
-        autoconfirm: true,
-      });
+      const user = await signUpUser(db, 'locked');
       // Stale, so the hook must write; and another session holds the row (a profile edit
       // left open). The sync skips what it cannot lock at once rather than hold the token.
       await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [
@@ -700,7 +654,7 @@ describe('hook_before_user_created, called as Supabase Auth calls it', () => {
       beforeUserCreatedBody({
         email: `oauth-${uid()}@example.com`,
         raw_app_meta_data: { provider: 'google', providers: ['google'] },
-        raw_user_meta_data: googleClaims({ email: `oauth-${uid()}@example.com` }),
+        raw_user_meta_data: gotrue.googleClaims({ email: `oauth-${uid()}@example.com` }),
       }),
     ];
     for (const event of events) {
@@ -770,7 +724,7 @@ describe('who may call the hook functions', () => {
     const [role, refused] of Object.entries(REFUSED) as [keyof typeof REFUSED, readonly string[]][]
   ) {
     it(`${role} cannot execute ${refused.join(' or ')}`, async () => {
-      const user = await signUpAnonymous(db);
+      const user = await gotrue.signUpAnonymous(db);
       for (const fn of refused) {
         const error = await pgError(
           db.as(role, (tx) =>
@@ -821,7 +775,7 @@ describe('who may call the hook functions', () => {
   });
 
   it("GoTrue's role finds the hooks in public but can read or call nothing else of ours", async () => {
-    const user = await signUpAnonymous(db);
+    const user = await gotrue.signUpAnonymous(db);
     const tries: Array<[string, string]> = [
       ['select * from public.users', 'permission denied for table users'],
       ['select * from user_sync.roles', 'permission denied for schema user_sync'],

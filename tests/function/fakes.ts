@@ -108,3 +108,12 @@ export const REQUIRED_CLAIMS = [
   'session_id',
   'is_anonymous',
 ] as const;
+
+/** Every route that takes a secret: a hook signature or a bearer token. */
+export const PROTECTED_PATHS = [
+  '/hooks/before-user-created',
+  '/hooks/after-user-created',
+  '/hooks/custom-access-token',
+  '/webhooks/auth-users',
+  '/resync',
+] as const;

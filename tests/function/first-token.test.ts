@@ -9,113 +9,66 @@
 // The open-transaction tests need two sessions (GoTrue's and the function's), so they run on
 // the server only.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../shared/app.ts';
-import { systemClock } from '../../shared/clock.ts';
-import { parseConfig } from '../../shared/config.ts';
-import type { Gateway } from '../../shared/gateway.ts';
-import { createDirectGateway, postgresExecutor } from '../../shared/gateways/direct.ts';
-import { pgliteExecutor } from '../../dev/pglite-executor.ts';
-import { memoryLogger } from '../../dev/memory-logger.ts';
-import { createTestDb, type DbClient, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { type DbClient, SERVER, signUpUser, uid, useServerDb } from '../helpers/db.ts';
+import { useDirectApp } from '../helpers/app.ts';
+import { userTokenClaims } from '../helpers/claims.ts';
 import {
   adminCreateUser,
   type AuthDb,
   type AuthUser,
   signUpAnonymous,
-  signUpEmail,
   signUpPhone,
 } from '../helpers/gotrue.ts';
-import {
-  customAccessTokenBody,
-  defaultClaims,
-  hookRequest,
-  struct,
-} from '../helpers/supabase-auth.ts';
+import { customAccessTokenBody, hookRequest } from '../helpers/supabase-auth.ts';
 import { BASE, baseEnv, HOOK_SECRET } from './fakes.ts';
 
 type Json = Record<string, unknown>;
-
-const SERVER = Boolean(process.env.DATABASE_URL);
-
-let db: TestDb;
-let gateway: Gateway;
-let app: ReturnType<typeof createApp>;
-const logger = memoryLogger();
-
-beforeAll(async () => {
-  db = await createTestDb();
-  gateway = createDirectGateway(
-    db.kind === 'server' ? postgresExecutor(db.urlAs('postgres')) : pgliteExecutor(db.pglite),
-  );
-  app = createApp({ config: parseConfig(baseEnv), gateway, clock: systemClock, logger });
-}, 120_000);
-
-afterAll(async () => {
-  await gateway?.close?.();
-  await db?.close();
-});
-
-// ------------------------------------------------------------------ the open transaction
 
 /** GoTrue's statement sequences inside a transaction that is already open. */
 const inTx = (tx: DbClient): AuthDb => ({ asAuthAdmin: (fn) => fn(tx) });
 
 /** The custom-access-token event GoTrue builds from the user it holds in memory (spec §1.5). */
-function tokenEvent(user: AuthUser, method: string): string {
-  const iat = Math.floor(Date.now() / 1000);
-  return customAccessTokenBody(
-    user.id,
-    defaultClaims(user.id, {
-      email: user.email ?? '',
-      phone: user.phone ?? '',
-      app_metadata: user.raw_app_meta_data ?? {},
-      user_metadata: user.raw_user_meta_data ?? {},
-      is_anonymous: user.is_anonymous,
-      amr: [struct([['method', method], ['timestamp', iat]])],
-    }),
-    method,
-  );
-}
-
-/** The app's answer, as Supabase Auth receives it over HTTP. */
-async function customAccessToken(user: AuthUser, method: string) {
-  const res = await app.request(
-    await hookRequest(`${BASE}/hooks/custom-access-token`, tokenEvent(user, method), {
-      secrets: HOOK_SECRET,
-    }),
-  );
-  expect(res.status).toBe(200);
-  const { claims } = (await res.json()) as { claims: Json };
-  return { claims, log: logger.entries.at(-1)! };
-}
-
-/**
- * A GoTrue API call that mints a token before it commits: `create` runs GoTrue's statements in
- * an open supabase_auth_admin transaction, the app answers the token hook from its own session,
- * and only then does the transaction commit.
- */
-async function tokenBeforeCommit(
-  create: (auth: AuthDb) => Promise<AuthUser>,
-  method = 'password',
-) {
-  const { user, token } = await db.asAuthAdmin(async (tx) => {
-    const user = await create(inTx(tx));
-    // The function's session cannot see the user: this is the token this file is about.
-    expect(await db.query('select 1 from auth.users where id = $1', [user.id])).toEqual([]);
-    const token = await customAccessToken(user, method);
-    return { user, token };
-  });
-  const rows = await db.query<{ role: string }>('select role from public.users where id = $1', [
-    user.id,
-  ]);
-  return { user, ...token, committedRole: rows[0]?.role };
-}
+const tokenEvent = (user: AuthUser, method: string): string =>
+  customAccessTokenBody(user.id, userTokenClaims(user, method), method);
 
 describe.skipIf(!SERVER)(
   'the first token, minted inside the sign-up transaction (server only)',
   () => {
-    const uid = () => crypto.randomUUID().slice(0, 8);
+    const db = useServerDb();
+    const direct = useDirectApp(db, baseEnv);
+
+    /** The app's answer, as Supabase Auth receives it over HTTP. */
+    async function customAccessToken(user: AuthUser, method: string) {
+      const res = await direct.app.request(
+        await hookRequest(`${BASE}/hooks/custom-access-token`, tokenEvent(user, method), {
+          secrets: HOOK_SECRET,
+        }),
+      );
+      expect(res.status).toBe(200);
+      const { claims } = (await res.json()) as { claims: Json };
+      return { claims, log: direct.logger.entries.at(-1)! };
+    }
+
+    /**
+     * A GoTrue API call that mints a token before it commits: `create` runs GoTrue's statements in
+     * an open supabase_auth_admin transaction, the app answers the token hook from its own session,
+     * and only then does the transaction commit.
+     */
+    async function tokenBeforeCommit(
+      create: (auth: AuthDb) => Promise<AuthUser>,
+      method = 'password',
+    ) {
+      const { user, token } = await db.asAuthAdmin(async (tx) => {
+        const user = await create(inTx(tx));
+        // The function's session cannot see the user: this is the token this file is about.
+        expect(await db.query('select 1 from auth.users where id = $1', [user.id])).toEqual([]);
+        const token = await customAccessToken(user, method);
+        return { user, token };
+      });
+      const committed = await db.appRow<{ role: string }>(user.id, 'role');
+      return { user, ...token, committedRole: committed?.role };
+    }
 
     for (
       const [name, data, expected] of [
@@ -126,11 +79,7 @@ describe.skipIf(!SERVER)(
     ) {
       it(`${name}: user_role ${expected}, what public.users holds after the commit`, async () => {
         const { claims, log, committedRole } = await tokenBeforeCommit((auth) =>
-          signUpEmail(auth, {
-            email: `first-${uid()}@example.com`,
-            autoconfirm: true,
-            data: { full_name: 'First Token', ...data },
-          })
+          signUpUser(auth, 'first', { data: { full_name: 'First Token', ...data } })
         );
         expect(log).toMatchObject({ outcome: 'claims_added', detail: 'not_found' });
         expect({ user_role: claims['user_role'], committedRole }).toEqual({
@@ -158,11 +107,7 @@ describe.skipIf(!SERVER)(
 
     it('the next token, after the commit, comes from the row and says the same', async () => {
       const first = await tokenBeforeCommit((auth) =>
-        signUpEmail(auth, {
-          email: `next-${uid()}@example.com`,
-          autoconfirm: true,
-          data: { role: 'artist' },
-        })
+        signUpUser(auth, 'next', { data: { role: 'artist' } })
       );
       const next = await customAccessToken(first.user, 'token_refresh');
       expect(next.log).toMatchObject({ outcome: 'claims_added' });

@@ -9,7 +9,15 @@ import {
 } from '../helpers/supabase-auth.ts';
 import { GatewayError } from '../../shared/gateway.ts';
 import { AFTER_USER_CREATED_RETRY, CUSTOM_ACCESS_TOKEN_RETRY } from '../../shared/timeouts.ts';
-import { BASE, baseEnv, HOOK_SECRET, OLD_HOOK_SECRET, testApp, unavailable } from './fakes.ts';
+import {
+  BASE,
+  baseEnv,
+  HOOK_SECRET,
+  OLD_HOOK_SECRET,
+  REQUIRED_CLAIMS,
+  testApp,
+  unavailable,
+} from './fakes.ts';
 
 const BEFORE = `${BASE}/hooks/before-user-created`;
 const AFTER = `${BASE}/hooks/after-user-created`;
@@ -32,6 +40,20 @@ async function send(
     if (v !== null) merged.set(k, v);
   }
   return app.request(url, { method: 'POST', headers: merged, body });
+}
+
+/** A hook sent to the app whose database never answers: the answer, the time it took, the log. */
+async function withDatabaseDown(url: string, body: string) {
+  const { app, gateway, logger, clock } = testApp();
+  gateway.always(unavailable);
+  const started = clock.now();
+  const res = await send(app, url, body);
+  return {
+    res,
+    elapsed: clock.now() - started,
+    calls: gateway.calls,
+    logged: logger.entries.at(-1),
+  };
 }
 
 describe('hook signature (every hook route)', () => {
@@ -280,15 +302,12 @@ describe('POST /hooks/after-user-created', () => {
   });
 
   it('fails open within its budget when the database stays unreachable', async () => {
-    const { app, gateway, logger, clock } = testApp();
-    gateway.always(unavailable);
-    const started = clock.now();
-    const res = await send(app, AFTER, body);
+    const { res, elapsed, calls, logged } = await withDatabaseDown(AFTER, body);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({});
-    expect(clock.now() - started).toBeLessThanOrEqual(AFTER_USER_CREATED_RETRY.budgetMs);
-    expect(gateway.calls.length).toBeGreaterThan(1);
-    expect(logger.entries.at(-1)).toMatchObject({
+    expect(elapsed).toBeLessThanOrEqual(AFTER_USER_CREATED_RETRY.budgetMs);
+    expect(calls.length).toBeGreaterThan(1);
+    expect(logged).toMatchObject({
       level: 'warn',
       outcome: 'deferred',
       detail: 'unavailable:ECONNREFUSED',
@@ -331,22 +350,7 @@ describe('POST /hooks/custom-access-token', () => {
     const out = await res.json();
     const input = JSON.parse(body).claims;
     expect(out).toEqual({ claims: { ...input, user_role: 'artist' } });
-    for (
-      const required of [
-        'aud',
-        'exp',
-        'iat',
-        'sub',
-        'email',
-        'phone',
-        'role',
-        'aal',
-        'session_id',
-        'is_anonymous',
-      ]
-    ) {
-      expect(out.claims).toHaveProperty(required);
-    }
+    for (const required of REQUIRED_CLAIMS) expect(out.claims).toHaveProperty(required);
     expect(gateway.calls[0]).toMatchObject({
       fn: 'sync_user',
       args: { p_user_id: USER_ID, p_source: 'hook:custom-access-token' },
@@ -402,14 +406,11 @@ describe('POST /hooks/custom-access-token', () => {
   });
 
   it('returns the claims without user_role when the database fails, within its budget', async () => {
-    const { app, gateway, clock, logger } = testApp();
-    gateway.always(unavailable);
-    const started = clock.now();
-    const res = await send(app, TOKEN, body);
+    const { res, elapsed, logged } = await withDatabaseDown(TOKEN, body);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ claims: JSON.parse(body).claims });
-    expect(clock.now() - started).toBeLessThanOrEqual(CUSTOM_ACCESS_TOKEN_RETRY.budgetMs);
-    expect(logger.entries.at(-1)).toMatchObject({ outcome: 'claims_unchanged' });
+    expect(elapsed).toBeLessThanOrEqual(CUSTOM_ACCESS_TOKEN_RETRY.budgetMs);
+    expect(logged).toMatchObject({ outcome: 'claims_unchanged' });
   });
 
   it("user_role is the database's user_role: not the row's role, not the claims', not an incoming one", async () => {

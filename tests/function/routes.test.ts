@@ -6,6 +6,7 @@ import {
   baseEnv,
   fakeClock,
   HOOK_SECRET,
+  PROTECTED_PATHS,
   SECRET_KEY,
   SERVICE_ROLE_KEY,
   testApp,
@@ -454,15 +455,7 @@ describe('routing and errors', () => {
 
   it('answers 405 with an Allow header for a wrong method', async () => {
     const { app } = testApp();
-    for (
-      const path of [
-        '/hooks/before-user-created',
-        '/hooks/after-user-created',
-        '/hooks/custom-access-token',
-        '/webhooks/auth-users',
-        '/resync',
-      ]
-    ) {
+    for (const path of PROTECTED_PATHS) {
       const res = await app.request(`${BASE}${path}`, { method: 'GET' });
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toBe('POST');

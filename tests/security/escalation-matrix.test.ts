@@ -26,6 +26,7 @@ import {
   whileServing,
 } from './harness.ts';
 import type { Gateway } from '../../shared/gateway.ts';
+import { PROTECTED_PATHS } from '../function/fakes.ts';
 
 const ROLES = ['anon', 'authenticated', 'service_role', 'supabase_auth_admin'] as const;
 type Role = (typeof ROLES)[number];
@@ -502,15 +503,7 @@ describe('admin endpoints are closed when their secret is unset', () => {
       "select md5(string_agg(u::text || u.xmin::text, ',' order by id)) as h from public.users u",
     );
     await whileServing(gatewayFor(db), {}, async (client) => {
-      for (
-        const path of [
-          '/hooks/before-user-created',
-          '/hooks/after-user-created',
-          '/hooks/custom-access-token',
-          '/webhooks/auth-users',
-          '/resync',
-        ]
-      ) {
+      for (const path of PROTECTED_PATHS) {
         for (const authorization of ATTEMPTS) {
           const body = path === '/resync' ? '{}' : JSON.stringify({
             type: 'INSERT',
@@ -576,26 +569,16 @@ describe('admin endpoints are closed when their secret is unset', () => {
 
   it('each secret opens only its own route: the admin token is not the webhook secret and no bearer opens a hook', async () => {
     await whileServing(gatewayFor(db), { USER_SYNC_ADMIN_TOKEN: SECRETS.admin }, async (client) => {
-      const webhook = await client.call({
-        method: 'POST',
-        path: '/webhooks/auth-users',
-        headers: { authorization: `Bearer ${SECRETS.admin}` },
-        body: '{}',
-      });
-      expect(webhook.status).toBe(503);
-      const hook = await client.call({
-        method: 'POST',
-        path: '/hooks/after-user-created',
-        headers: { authorization: `Bearer ${SECRETS.admin}` },
-        body: '{}',
-      });
-      expect(hook.status).toBe(503);
-      const resync = await client.call({
-        method: 'POST',
-        path: '/resync',
-        headers: { authorization: `Bearer ${SECRETS.admin}` },
-        body: '{"dry_run":true}',
-      });
+      const withAdminToken = (path: string, body: string) =>
+        client.call({
+          method: 'POST',
+          path,
+          headers: { authorization: `Bearer ${SECRETS.admin}` },
+          body,
+        });
+      expect((await withAdminToken('/webhooks/auth-users', '{}')).status).toBe(503);
+      expect((await withAdminToken('/hooks/after-user-created', '{}')).status).toBe(503);
+      const resync = await withAdminToken('/resync', '{"dry_run":true}');
       expect(resync.status).toBe(200);
       expect(JSON.parse(resync.body.toString())).toMatchObject({ dry_run: true, missing: 0 });
     });
