@@ -256,17 +256,7 @@ describe('auth.users and auth.identities', () => {
 
 describe('roles', () => {
   it('have the attributes Supabase gives them', async () => {
-    const rows = await db.query<
-      {
-        rolname: string;
-        rolcanlogin: boolean;
-        rolinherit: boolean;
-        rolbypassrls: boolean;
-        rolsuper: boolean;
-        rolcreatedb: boolean;
-        rolcreaterole: boolean;
-      }
-    >(
+    const rows = await db.query<{ rolname: string } & Record<string, string | boolean>>(
       `select rolname, rolcanlogin, rolinherit, rolbypassrls, rolsuper, rolcreatedb, rolcreaterole
          from pg_roles
         where rolname in ('anon', 'authenticated', 'service_role', 'authenticator',
@@ -275,7 +265,7 @@ describe('roles', () => {
     );
     const role = (name: string) => rows.find((r) => r.rolname === name);
     // INHERIT since supabase/postgres 20230529180330.
-    const attributes: Record<string, Partial<(typeof rows)[number]>> = {
+    const attributes: Record<string, Record<string, boolean>> = {
       anon: { rolcanlogin: false, rolinherit: true, rolbypassrls: false },
       authenticated: { rolcanlogin: false, rolinherit: true, rolbypassrls: false },
       service_role: { rolcanlogin: false, rolinherit: true, rolbypassrls: true },

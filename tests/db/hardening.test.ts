@@ -9,7 +9,6 @@ import {
   openTransaction,
   pgError,
   SERVER,
-  type ServerTestDb,
   signUpUser,
   uid,
   useTestDb,
@@ -222,10 +221,9 @@ describe('bounded profile values', () => {
 
 describe.skipIf(!SERVER)('the trigger never waits without limit (server only)', () => {
   it('a change of a user whose row another session holds commits, records lock_not_available, and resync repairs', async () => {
-    const server = db as ServerTestDb;
     const user = await signUpUser(db, 'held');
     const holder = await openTransaction(
-      server,
+      db,
       (tx) => tx.query('select 1 from public.users where id = $1 for update', [user.id]),
     );
     try {

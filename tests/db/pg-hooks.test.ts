@@ -16,7 +16,6 @@ import {
   pgError,
   postgresClient,
   SERVER,
-  type ServerTestDb,
   signUpUser,
   uid,
   useTestDb,
@@ -238,30 +237,17 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     expect(sql).toStrictEqual(await viaHttp('custom-access-token', event));
   });
 
-  const PATHS: Array<[string, (mark: string) => Promise<AuthUser>, string]> = [
+  const mail = (tag: string) => `${tag}-${uid()}@example.com`;
+  const PATHS: Array<[string, () => Promise<AuthUser>, string]> = [
     [
       'email sign-up, confirmation on, artist chosen',
-      (m) =>
-        gotrue.signUpEmail(db, {
-          email: `e1-${m}@example.com`,
-          autoconfirm: false,
-          data: { role: 'artist' },
-        }),
+      () => signUpUser(db, 'e1', { autoconfirm: false, data: { role: 'artist' } }),
       'artist',
     ],
-    [
-      'email sign-up, autoconfirm',
-      (m) => gotrue.signUpEmail(db, { email: `e2-${m}@example.com`, autoconfirm: true }),
-      'client',
-    ],
+    ['email sign-up, autoconfirm', () => signUpUser(db, 'e2'), 'client'],
     [
       'email sign-up asking for admin in user_metadata',
-      (m) =>
-        gotrue.signUpEmail(db, {
-          email: `e3-${m}@example.com`,
-          autoconfirm: true,
-          data: { role: 'admin' },
-        }),
+      () => signUpUser(db, 'e3', { data: { role: 'admin' } }),
       'client',
     ],
     ['phone sign-up, producer chosen', () =>
@@ -273,32 +259,32 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     ['anonymous sign-up', () => gotrue.signUpAnonymous(db), 'client'],
     [
       'Google OAuth',
-      (m) =>
+      () =>
         gotrue.signInOAuth(db, {
           provider: 'google',
-          claims: gotrue.googleClaims({ email: `g-${m}@example.com` }),
+          claims: gotrue.googleClaims({ email: mail('g') }),
         }),
       'client',
     ],
     [
       'GitHub OAuth',
-      (m) =>
+      () =>
         gotrue.signInOAuth(db, {
           provider: 'github',
-          claims: gotrue.githubClaims({ email: `gh-${m}@example.com` }),
+          claims: gotrue.githubClaims({ email: mail('gh') }),
         }),
       'client',
     ],
     [
       'invite, producer chosen',
-      (m) => gotrue.invite(db, { email: `inv-${m}@example.com`, data: { role: 'producer' } }),
+      () => gotrue.invite(db, { email: mail('inv'), data: { role: 'producer' } }),
       'producer',
     ],
     [
       'admin createUser with app_metadata.role admin',
-      (m) =>
+      () =>
         gotrue.adminCreateUser(db, {
-          email: `adm-${m}@example.com`,
+          email: mail('adm'),
           app_metadata: { role: 'admin' },
           email_confirm: true,
         }),
@@ -306,26 +292,26 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
     ],
     [
       'admin createUser without app_metadata',
-      (m) => gotrue.adminCreateUser(db, { email: `plain-${m}@example.com` }),
+      () => gotrue.adminCreateUser(db, { email: mail('plain') }),
       'client',
     ],
     [
       'a plain SQL insert into auth.users',
-      (m) => insertAuthUser(db, { email: `sql-${m}@example.com` }),
+      () => insertAuthUser(db, { email: mail('sql') }),
       'client',
     ],
   ];
 
   for (const [path, signUp, role] of PATHS) {
     it(`user_role ${role} after: ${path} (with the trigger, and by the hook alone)`, async () => {
-      const withTrigger = await signUp(uid());
+      const withTrigger = await signUp();
       const before = await appRow(withTrigger.id);
       const first = JSON.parse(await hookOnce('hook_custom_access_token', tokenEvent(withTrigger)));
       expect(first.claims.user_role).toBe(role);
       // The trigger had synced the row: the hook read it and wrote nothing.
       expect(await appRow(withTrigger.id)).toEqual(before);
 
-      const alone = await withoutTriggers(() => signUp(uid()));
+      const alone = await withoutTriggers(signUp);
       expect(await appRow(alone.id)).toBeUndefined();
       const out = JSON.parse(await hookOnce('hook_custom_access_token', tokenEvent(alone)));
       expect(out.claims.user_role).toBe(role);
@@ -512,7 +498,7 @@ describe('hook_custom_access_token when the sync fails', () => {
         user.id,
       ]);
       const locker = await openTransaction(
-        db as ServerTestDb,
+        db,
         (tx) => tx.query('select 1 from public.users where id = $1 for update', [user.id]),
       );
       try {

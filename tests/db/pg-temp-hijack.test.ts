@@ -23,6 +23,7 @@ import {
   type DbClient,
   insertAuthUser,
   keyClaims,
+  postgresClient,
   preRequest,
   quoteIdent as ident,
   quoteLiteral as lit,
@@ -92,12 +93,7 @@ async function openSession(db: TestDb): Promise<Session> {
     return {
       notices,
       tx: <T>(fn: (q: Q) => Promise<T>) =>
-        sql.begin((t) =>
-          fn(async (text, params = []) =>
-            // deno-lint-ignore no-explicit-any -- postgres.js types parameters per type
-            [...(await t.unsafe(text, params as any[]))] as Record<string, unknown>[]
-          )
-        ) as Promise<T>,
+        sql.begin((t) => fn(postgresClient(t).query)) as Promise<T>,
       end: () => sql.end({ timeout: 5 }),
     };
   }

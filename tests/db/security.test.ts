@@ -39,12 +39,10 @@ describe('role escalation through metadata', () => {
   it('an app_metadata role change by an admin is honoured: promote and demote', async () => {
     const user = await signUpUser(db, 'promo');
     expect(await roleOf(user.id)).toBe('client');
-    await adminUpdateAppMetadata(db, user.id, { role: 'admin' });
-    expect(await roleOf(user.id)).toBe('admin');
-    await adminUpdateAppMetadata(db, user.id, { role: 'producer' });
-    expect(await roleOf(user.id)).toBe('producer');
-    await adminUpdateAppMetadata(db, user.id, { role: 'client' });
-    expect(await roleOf(user.id)).toBe('client');
+    for (const role of ['admin', 'producer', 'client']) {
+      await adminUpdateAppMetadata(db, user.id, { role });
+      expect(await roleOf(user.id)).toBe(role);
+    }
   });
 
   it('an unknown role in app_metadata changes nothing', async () => {

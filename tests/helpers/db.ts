@@ -640,10 +640,13 @@ export interface OpenTransaction<T> {
  * session.
  */
 export async function openTransaction<T>(
-  db: ServerTestDb,
+  db: TestDb,
   work: (tx: DbClient) => Promise<T>,
   role?: string,
 ): Promise<OpenTransaction<T>> {
+  if (db.kind !== 'server') {
+    throw new Error('openTransaction needs a server: PGlite has one session');
+  }
   const sql = db.connect(role, { max: 1 });
   let commit = () => {};
   const committing = new Promise<void>((resolve) => (commit = resolve));

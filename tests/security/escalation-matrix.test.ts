@@ -352,15 +352,11 @@ describe('every path to a role', () => {
     await db.syncUser(id);
     await db.resyncUsers();
     const row = (await db.query<AuthUserRow>('select * from auth.users where id = $1', [id]))[0]!;
-    const hook = async (name: string, body: string) =>
-      await client.call({
-        method: 'POST',
-        path: `/hooks/${name}`,
-        headers: await hookHeaders(body, { secrets: SECRETS.hook }),
-        body,
-      });
-    expect((await hook('after-user-created', afterUserCreatedBody(row))).status).toBe(200);
-    const token = await hook('custom-access-token', customAccessTokenBody(id, defaultClaims(id)));
+    expect((await client.hook('after-user-created', afterUserCreatedBody(row))).status).toBe(200);
+    const token = await client.hook(
+      'custom-access-token',
+      customAccessTokenBody(id, defaultClaims(id)),
+    );
     expect(token.status).toBe(200);
     return JSON.parse(token.body.toString()).claims.user_role as string;
   }
@@ -435,12 +431,7 @@ describe('every path to a role', () => {
       raw_user_meta_data: { role: 'admin' },
     };
     const send = async (name: string, body: string) => {
-      const res = await client.call({
-        method: 'POST',
-        path: `/hooks/${name}`,
-        headers: await hookHeaders(body, { secrets: SECRETS.hook }),
-        body,
-      });
+      const res = await client.hook(name, body);
       return { status: res.status, json: JSON.parse(res.body.toString()) };
     };
     expect(await send('after-user-created', afterUserCreatedBody(forged))).toEqual({

@@ -13,6 +13,7 @@ import type { ErrorCode } from '../../shared/errors.ts';
 import type { Gateway } from '../../shared/gateway.ts';
 import { jsonLogger, type LogEntry, type Logger } from '../../shared/logger.ts';
 import type { TestDb } from '../helpers/db.ts';
+import { hookHeaders } from '../helpers/supabase-auth.ts';
 
 export { gatewayFor } from '../helpers/app.ts';
 
@@ -153,8 +154,22 @@ export function httpClient(
       }
       out.end();
     });
+  /** A hook as Supabase Auth sends it: POST /hooks/<name>, signed with `secret`. */
+  const hook = async (
+    name: string,
+    body: string,
+    { secret = SECRETS.hook, headers = {} }: { secret?: string; headers?: Record<string, string> } =
+      {},
+  ): Promise<RawResponse> =>
+    await call({
+      method: 'POST',
+      path: `/hooks/${name}`,
+      headers: { ...(await hookHeaders(body, { secrets: secret })), ...headers },
+      body,
+    });
   return {
     call,
+    hook,
     get requests() {
       return requests;
     },

@@ -151,6 +151,16 @@ async function signedHeaders(body: string, opts: { timestamp?: number; id?: stri
   return await hookHeaders(body, { secrets: SECRETS.hook, ...opts });
 }
 
+/** sendCase for a hook body signed as Supabase Auth signs it. */
+async function sendSignedHook(name: string, hook: string, body: string): Promise<RawResponse> {
+  return await sendCase(name, {
+    method: 'POST',
+    path: `/hooks/${hook}`,
+    headers: await signedHeaders(body),
+    body,
+  });
+}
+
 function json(res: RawResponse): Record<string, unknown> {
   return JSON.parse(res.body.toString('utf8'));
 }
@@ -331,12 +341,7 @@ describe('hostile requests: never a 5xx, a dropped connection, a write or an und
           ),
         ),
         async (hook, body) => {
-          const res = await sendCase('signed: bodies of the wrong shape', {
-            method: 'POST',
-            path: `/hooks/${hook}`,
-            headers: await signedHeaders(body),
-            body,
-          });
+          const res = await sendSignedHook('signed: bodies of the wrong shape', hook, body);
           expect([200, 400]).toContain(res.status);
         },
       ),
@@ -390,12 +395,7 @@ describe('hostile requests: never a 5xx, a dropped connection, a write or an und
     await fc.assert(
       fc.asyncProperty(payload, async ({ hook, id, meta, app, mutations }) => {
         const body = mutate(hookBody(hook, id, meta, app), mutations);
-        const res = await sendCase('signed: mutated hook payloads', {
-          method: 'POST',
-          path: `/hooks/${hook}`,
-          headers: await signedHeaders(body),
-          body,
-        });
+        const res = await sendSignedHook('signed: mutated hook payloads', hook, body);
         expect([200, 400]).toContain(res.status);
         if (res.status === 200) checkHookAnswer(hook, body, json(res));
       }),
@@ -414,12 +414,11 @@ describe('hostile requests: never a 5xx, a dropped connection, a write or an und
           const deep = open.repeat(depth) + '1' + close.repeat(depth);
           const body = customAccessTokenBody(id, defaultClaims(id, { user_metadata: { x: 0 } }))
             .replace('"user_metadata":{"x":0}', `"user_metadata":{"x":${deep}}`);
-          const res = await sendCase('signed: deeply nested claims', {
-            method: 'POST',
-            path: '/hooks/custom-access-token',
-            headers: await signedHeaders(body),
+          const res = await sendSignedHook(
+            'signed: deeply nested claims',
+            'custom-access-token',
             body,
-          });
+          );
           if (res.status === 200) {
             expect((json(res)['claims'] as Record<string, unknown>)['user_role']).toBe(
               appRoles.get(id),

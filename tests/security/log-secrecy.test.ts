@@ -14,7 +14,6 @@ import {
   beforeUserCreatedBody,
   customAccessTokenBody,
   defaultClaims,
-  hookHeaders,
 } from '../helpers/supabase-auth.ts';
 import {
   fullEnv,
@@ -87,17 +86,13 @@ afterAll(() => {
 async function sendEverything(client: HttpClient, userId: string): Promise<number[]> {
   const statuses: number[] = [];
   const send = async (req: RawRequest) => statuses.push((await client.call(req)).status);
-  const hook = async (name: string, body: string, secret: string = SECRETS.hook) =>
-    await send({
-      method: 'POST',
-      path: `/hooks/${name}`,
-      headers: {
-        ...(await hookHeaders(body, { secrets: secret })),
-        authorization: `Bearer ${SECRETS.serviceRole}`,
-        cookie: `sb-refresh-token=${REFRESH_TOKEN}`,
-      },
-      body,
-    });
+  const hook = async (name: string, body: string, secret: string = SECRETS.hook) => {
+    const headers = {
+      authorization: `Bearer ${SECRETS.serviceRole}`,
+      cookie: `sb-refresh-token=${REFRESH_TOKEN}`,
+    };
+    statuses.push((await client.hook(name, body, { secret, headers })).status);
+  };
   const row = { ...authRow, id: userId };
   const claims = defaultClaims(userId, {
     email: user.email!,
