@@ -28,6 +28,7 @@ import {
   quoteIdent as ident,
   quoteLiteral as lit,
   type TestDb,
+  uid,
   userClaims,
   useTestDb,
   withTestDb,
@@ -332,7 +333,14 @@ async function expectInStep(db: TestDb, ids: string[]): Promise<void> {
   }
 }
 
-const mail = (tag: string) => `${tag}-${crypto.randomUUID().slice(0, 8)}@example.com`;
+const mail = (tag: string) => `${tag}-${uid()}@example.com`;
+
+/** A user granted `role` in app_metadata whose app row is stale (an old email, the default). */
+const staleGrant = (tag: string, role: string): AuthSeed => ({
+  email: mail(tag),
+  appMeta: { role },
+  appRow: { email: 'stale@example.com', role: 'client' },
+});
 
 /** A sign-up allowed and one refused by the before-user-created hook; it writes nothing. */
 async function beforeUserCreated(q: Q): Promise<void> {
@@ -371,11 +379,7 @@ const CASES: Case[] = [
     role: 'service_role',
     enters: ['public.sync_user'],
     auditSource: 'sync_user',
-    seed: [{
-      email: mail('one'),
-      appMeta: { role: 'producer' },
-      appRow: { email: 'stale@example.com', role: 'client' },
-    }],
+    seed: [staleGrant('one', 'producer')],
     async call(q, { ids }) {
       const r = await q('select public.sync_user($1) as r', [ids[0]]);
       expect(r[0]!.r).toMatchObject({ user_id: ids[0], action: 'updated', role: 'producer' });
@@ -416,11 +420,7 @@ const CASES: Case[] = [
     role: 'supabase_auth_admin',
     enters: ['public.hook_custom_access_token'],
     auditSource: 'hook:custom-access-token',
-    seed: [{
-      email: mail('token'),
-      appMeta: { role: 'producer' },
-      appRow: { email: 'stale@example.com', role: 'client' },
-    }],
+    seed: [staleGrant('token', 'producer')],
     async call(q, { ids, emails }) {
       const claims = {
         ...userClaims(ids[0]!),

@@ -7,8 +7,14 @@
 // Server only: needs two sessions.
 
 import { describe, expect, it } from 'vitest';
-import { type DbClient, openTransaction, SERVER, uid, useServerDb } from '../helpers/db.ts';
-import { signUpEmail } from '../helpers/gotrue.ts';
+import {
+  type DbClient,
+  openTransaction,
+  SERVER,
+  signUpUser,
+  untilWaitingOnLock,
+  useServerDb,
+} from '../helpers/db.ts';
 
 const db = useServerDb();
 
@@ -16,10 +22,9 @@ const row = (id: string) => db.appRow(id, 'role, email');
 
 /** A user whose app row is out of step for a reason of its own (an edit behind the sync's back). */
 async function staleUser(tag: string) {
-  const email = `${tag}-${uid()}@example.com`;
-  const user = await signUpEmail(db, { email, autoconfirm: true });
+  const user = await signUpUser(db, tag);
   await db.query(`update public.users set email = 'stale@example.com' where id = $1`, [user.id]);
-  return { id: user.id, email };
+  return { id: user.id, email: user.email };
 }
 
 /** An admin grants admin through app_metadata, in GoTrue's transaction (search_path auth). */
@@ -98,19 +103,12 @@ describe.skipIf(!SERVER)('a sync racing a role grant (server only)', () => {
   it('a resync batch that planned before the grant committed leaves the granted row alone', async () => {
     const { id, email } = await staleUser('resync');
     const grant = await openTransaction(db, (tx) => grantAdmin(tx, id), 'supabase_auth_admin');
-    let resync;
+    let resync: Promise<unknown> | undefined;
     try {
       // The resync plans from a snapshot without the grant (the row is stale there: its email),
       // then meets the row the grant's trigger wrote and waits for it.
       resync = db.resyncUsers();
-      for (let i = 0; i < 200; i++) {
-        const [w] = await db.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity
-            where wait_event_type = 'Lock' and query like '%resync_users%'`,
-        );
-        if (w!.n > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilWaitingOnLock(db, '%resync_users%');
     } finally {
       await grant.commit();
     }

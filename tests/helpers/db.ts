@@ -675,6 +675,22 @@ export async function openTransaction<T>(
   }
 }
 
+/**
+ * Returns once a session waits on a lock in a statement like `pattern` (a LIKE pattern), or
+ * after about `ms` milliseconds if none does.
+ */
+export async function untilWaitingOnLock(db: DbClient, pattern: string, ms = 4_000): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < ms;) {
+    const [waiting] = await db.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+        where wait_event_type = 'Lock' and query like $1`,
+      [pattern],
+    );
+    if (waiting!.n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 // ---------------------------------------------------------------- users signed up as GoTrue does
 
 /**
