@@ -8,6 +8,7 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { type DenoProcess, RUN_FLAGS, spawnDeno, uploadBootEnv } from './deno.ts';
 
 export const CLI = resolve('node_modules/.bin/supabase');
 export const PROJECT_REF = 'abcdefghijklmnopqrst';
@@ -223,5 +224,44 @@ export async function writeUpload(upload: Upload, dir: string): Promise<void> {
     if (!target.startsWith(resolve(dir) + '/')) throw new Error(`upload path escapes: ${path}`);
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, content);
+  }
+}
+
+export interface BootedUpload {
+  fn: DenoProcess;
+  /** The folder the upload was written to and runs in. */
+  root: string;
+  /** Stops the process and deletes the folders. */
+  remove(): Promise<void>;
+}
+
+/**
+ * An upload booted as the edge runtime boots it: written into an empty folder and run there
+ * with its own import map, no node_modules and an empty module cache (every npm package is
+ * fetched at boot), with `env` (the function's secrets and database URL) added.
+ */
+export async function bootUpload(
+  upload: Upload,
+  env: Record<string, string>,
+  onLine?: (line: string) => void,
+): Promise<BootedUpload> {
+  const root = await mkdtemp(join(tmpdir(), 'usync-upload-'));
+  const denoDir = await mkdtemp(join(tmpdir(), 'usync-deno-dir-'));
+  const remove = async () => {
+    await Promise.all([root, denoDir].map((d) => rm(d, { recursive: true, force: true })));
+  };
+  try {
+    await writeUpload(upload, root);
+    const fn = await spawnDeno({
+      script: upload.metadata.entrypoint_path,
+      flags: [...RUN_FLAGS, '--config', upload.metadata.import_map_path!],
+      cwd: root,
+      env: { ...uploadBootEnv(root, denoDir), ...env },
+      onLine,
+    });
+    return { fn, root, remove: async () => (await fn.stop(), await remove()) };
+  } catch (error) {
+    await remove();
+    throw error;
   }
 }

@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import type { Sql } from 'postgres';
 import { applyRoles, migrate, postgresExecutor } from '../../dev/migrations.ts';
+import { withDatabase } from '../../dev/pg-url.ts';
+
+export { withDatabase };
 
 const PREFIX = 'usync_bench_';
 const RUN = `${Date.now().toString(36)}_${process.pid}`;
@@ -50,17 +53,6 @@ export function databaseUrl(): string {
     process.exit(2);
   }
   return url;
-}
-
-/** DATABASE_URL with another database and, optionally, another user. */
-export function withDatabase(url: string, database: string, user?: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  if (user !== undefined) {
-    u.username = encodeURIComponent(user);
-    u.password = '';
-  }
-  return u.toString();
 }
 
 export function connect(url: string, options: postgres.Options<Record<string, never>> = {}): Sql {

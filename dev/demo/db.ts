@@ -13,6 +13,7 @@ import type { Gateway } from '../../shared/gateway.ts';
 import type { AuthDb, SqlClient } from '../auth/gotrue.ts';
 import { migrate, postgresExecutor } from '../migrations.ts';
 import { openPglite, pgliteGateway } from '../server.ts';
+import { withDatabase } from '../pg-url.ts';
 
 export interface DemoDb {
   readonly kind: 'pglite' | 'server';
@@ -57,12 +58,6 @@ export function demoDbOnPglite(db: PGlite, label: string, owned: boolean): DemoD
     gateway: { ...pgliteGateway(db), close: () => Promise.resolve() },
     close: () => owned && !db.closed ? db.close() : Promise.resolve(),
   };
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
 }
 
 /** The same database, logging in as `user` (trust or peer authentication, as in local dev). */

@@ -4,12 +4,9 @@
 // node_modules, an empty module cache and the uploaded import map. npm packages come from the
 // machine's npm registry. Then signed hooks go to the booted upload.
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type ServerTestDb } from '../helpers/db.ts';
-import { type DenoProcess, RUN_FLAGS, spawnDeno, uploadBootEnv } from '../../dev/deno.ts';
 import {
   beforeUserCreatedBody,
   customAccessTokenBody,
@@ -18,6 +15,8 @@ import {
   newHookSecret,
 } from '../helpers/supabase-auth.ts';
 import {
+  type BootedUpload,
+  bootUpload,
   copyProject,
   deployFunction,
   type ManagementApi,
@@ -25,7 +24,6 @@ import {
   startManagementApi,
   supabase,
   type Upload,
-  writeUpload,
 } from '../../dev/supabase-cli.ts';
 
 const deploy = ['functions', 'deploy', 'user-sync', '--use-api', '--project-ref', PROJECT_REF];
@@ -137,35 +135,23 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
   // Booting needs a database for the custom-access-token answer; PGlite is in-process.
   describe.skipIf(!process.env.DATABASE_URL)('booted as the edge runtime boots it', () => {
     let db: ServerTestDb;
-    let fn: DenoProcess;
+    let booted: BootedUpload;
     let base: string;
     let output = '';
-    let root = '';
     const secret = newHookSecret();
 
     beforeAll(async () => {
       db = (await createTestDb()) as ServerTestDb;
-      root = await mkdtemp(join(tmpdir(), 'usync-upload-'));
-      const denoDir = await mkdtemp(join(tmpdir(), 'usync-deno-dir-'));
-      scratch.push(root, denoDir);
-      await writeUpload(upload, root);
-      fn = await spawnDeno({
-        script: upload.metadata.entrypoint_path,
-        flags: [...RUN_FLAGS, '--config', upload.metadata.import_map_path!],
-        cwd: root,
-        env: {
-          ...uploadBootEnv(root, denoDir),
-          // As hosted injects it: the non-superuser `postgres`.
-          SUPABASE_DB_URL: db.urlAs('postgres'),
-          AUTH_HOOK_SECRET: secret,
-        },
-        onLine: (line) => (output += `${line}\n`),
-      });
-      base = `http://127.0.0.1:${fn.port}/user-sync`;
+      booted = await bootUpload(upload, {
+        // As hosted injects it: the non-superuser `postgres`.
+        SUPABASE_DB_URL: db.urlAs('postgres'),
+        AUTH_HOOK_SECRET: secret,
+      }, (line) => (output += `${line}\n`));
+      base = `http://127.0.0.1:${booted.fn.port}/user-sync`;
     }, 180_000);
 
     afterAll(async () => {
-      await fn?.stop();
+      await booted?.remove();
       await db?.close();
     });
 
@@ -175,7 +161,7 @@ describe('what `supabase functions deploy user-sync` uploads', () => {
         expect(output).toMatch(new RegExp(`Download \\S+/${pkg}/-/${pkg}-[\\d.]+\\.tgz`));
       }
       expect(output).not.toMatch(/node_modules/);
-      expect(await readdir(root)).toEqual(['shared', 'supabase']);
+      expect(await readdir(booted.root)).toEqual(['shared', 'supabase']);
     });
 
     it('answers health with a reachable database', async () => {

@@ -18,6 +18,9 @@ import { migrate, MIGRATIONS_DIR, pgliteExecutor } from '../../dev/migrations.ts
 import { type AuthDb, type AuthUser, signUpEmail } from '../../dev/auth/gotrue.ts';
 import type { ResyncReport } from '../../shared/resync-report.ts';
 import type { Cluster } from './cluster.ts';
+import { withDatabase } from '../../dev/pg-url.ts';
+
+export { withDatabase };
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -235,17 +238,6 @@ export function runCluster(): Cluster {
   return {
     url: (database = 'postgres', user?: string) => withDatabase(base, database, user),
   } as Cluster;
-}
-
-/** A connection string with another database and, optionally, another user. */
-export function withDatabase(url: string, database: string, user?: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  if (user !== undefined) {
-    u.username = encodeURIComponent(user);
-    u.password = '';
-  }
-  return u.toString();
 }
 
 /** A connection pool (or a transaction of one) as a DbClient. */

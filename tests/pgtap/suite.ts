@@ -183,13 +183,20 @@ export function parseProve(output: string): { failed: string[]; dubious: string[
   return { failed, dubious: [...new Set(dubious)] };
 }
 
-/** pg_prove as `supabase test db` runs it, logging in as `postgres`. */
-export function prove(cluster: Cluster, database: string): Promise<ProveRun> {
+/**
+ * pg_prove as `supabase test db` runs it, logging in as `postgres`, on `dir` (a project's
+ * supabase/tests; ours by default).
+ */
+export function prove(
+  cluster: Pick<Cluster, 'port'>,
+  database: string,
+  dir: string = TESTS_DIR,
+): Promise<ProveRun> {
   const started = performance.now();
   return new Promise((done) => {
     const child = execFile(
       'pg_prove',
-      ['--ext', '.pg', '--ext', '.sql', '-r', TESTS_DIR],
+      ['--ext', '.pg', '--ext', '.sql', '-r', dir],
       {
         cwd: ROOT,
         timeout: 120_000,
@@ -216,6 +223,23 @@ export function prove(cluster: Cluster, database: string): Promise<ProveRun> {
   });
 }
 
+/** pgtap in schema `extensions`, by the superuser: as Supabase does, and as `supabase test db`
+ * does before it runs pg_prove. */
+export async function createPgtap(superuserUrl: string): Promise<void> {
+  await withSql(superuserUrl, async (sql) => {
+    const [row] = await sql.unsafe<{ n: number }[]>(
+      `select count(*)::int as n from pg_catalog.pg_available_extensions where name = 'pgtap'`,
+    );
+    if (!row || row.n === 0) {
+      throw new Error(
+        'The pgtap extension is not installed for this PostgreSQL ' +
+          '(Debian: apt-get install postgresql-15-pgtap).',
+      );
+    }
+    await sql.unsafe('create extension if not exists pgtap with schema extensions');
+  });
+}
+
 export interface RunOptions {
   /** Progress lines (default: none). */
   log?: (line: string) => void;
@@ -229,19 +253,7 @@ export async function runAcceptance(opts: RunOptions = {}): Promise<AcceptanceRe
   const cluster = await startHostedCluster(DATABASE);
   try {
     const admin = cluster.url(DATABASE);
-    await withSql(admin, async (sql) => {
-      const [row] = await sql.unsafe<{ n: number }[]>(
-        `select count(*)::int as n from pg_catalog.pg_available_extensions where name = 'pgtap'`,
-      );
-      if (!row || row.n === 0) {
-        throw new Error(
-          'The pgtap extension is not installed for this PostgreSQL ' +
-            '(Debian: apt-get install postgresql-15-pgtap).',
-        );
-      }
-      // As Supabase does, and as `supabase test db` does before it runs pg_prove.
-      await sql.unsafe('create extension if not exists pgtap with schema extensions');
-    });
+    await createPgtap(admin);
     await withSql(
       cluster.url(DATABASE, 'postgres'),
       (sql) => sql.begin((tx) => tx.unsafe(PROJECT_LIFE).simple()),

@@ -10,21 +10,10 @@
 //
 // Server only: needs several sessions.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type ServerTestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { SERVER, useServerDb } from '../helpers/db.ts';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
-let db: ServerTestDb;
-
-beforeAll(async () => {
-  if (!SERVER) return;
-  const created = await createTestDb();
-  if (created.kind !== 'server') throw new Error('expected a server database');
-  db = created;
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = useServerDb();
 
 const insertUser = (id: string, email: string) =>
   `INSERT INTO users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
