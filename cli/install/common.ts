@@ -1,0 +1,60 @@
+// What init, upgrade and uninstall share: new migration files named after the project's newest,
+// and printing a plan.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Change, describeChanges } from './changes.ts';
+import type { Output } from './errors.ts';
+import { MIGRATIONS_DIR, type PayloadMigration } from './payload.ts';
+import {
+  type MarkerMigration,
+  newestVersion,
+  type ProjectMigration,
+  sha256,
+  versionsAfter,
+} from './project.ts';
+
+/**
+ * Our migrations as new files of the project: each gets a version after the project's newest
+ * (one second apart, in our order) and keeps our name after the underscore.
+ */
+export function migrationChanges(
+  project: ProjectMigration[],
+  ours: PayloadMigration[],
+): { changes: Change[]; recorded: MarkerMigration[] } {
+  const versions = versionsAfter(
+    newestVersion(project),
+    ours.length,
+    ours.map((m) => m.file.slice(0, m.file.indexOf('_'))),
+  );
+  const changes: Change[] = [];
+  const recorded: MarkerMigration[] = [];
+  ours.forEach((m, i) => {
+    const file = `${versions[i]}_${m.suffix}`;
+    changes.push({
+      kind: 'create',
+      path: `${MIGRATIONS_DIR}/${file}`,
+      content: m.content,
+      note: `from ${m.file}`,
+    });
+    recorded.push({ ours: m.file, file, sha256: sha256(m.content) });
+  });
+  return { changes, recorded };
+}
+
+/** The paths of `create` changes that exist already (nothing is ever overwritten). */
+export function existingTargets(root: string, changes: Change[]): string[] {
+  return changes.filter((c) => c.kind === 'create' && existsSync(join(root, c.path))).map((c) =>
+    c.path
+  );
+}
+
+/** Prints the plan: what it would do (dry run) or what it did. */
+export function printChanges(io: Output, changes: Change[], dryRun: boolean): void {
+  if (changes.length === 0) {
+    io.out(dryRun ? 'Nothing would change.' : 'Nothing changed.');
+    return;
+  }
+  io.out(dryRun ? 'Would change (dry run, nothing written):' : 'Changed:');
+  for (const line of describeChanges(changes)) io.out(line);
+}

@@ -1,0 +1,191 @@
+// The user's project as the installer sees it: its supabase/ folder, its migrations and their
+// newest version, and our install marker (supabase/user-sync.json).
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InstallError } from './errors.ts';
+import { MIGRATIONS_DIR, PACKAGE_NAME } from './payload.ts';
+
+export const CONFIG_PATH = 'supabase/config.toml';
+export const MARKER_PATH = 'supabase/user-sync.json';
+export const MIGRATING_DOC =
+  'https://github.com/supabase-user-sync/supabase-user-sync/blob/main/docs/migrating.md';
+
+export function sha256(content: string | Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** A text file's content, or undefined where there is no such file. */
+export async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The project root (holding supabase/config.toml), or exit 2 with what is missing. */
+export function findProject(dir: string): string {
+  const root = resolve(dir);
+  if (!existsSync(join(root, CONFIG_PATH))) {
+    throw new InstallError(
+      `no ${CONFIG_PATH} in ${root}. Run this from the root of your Supabase project (the folder ` +
+        `holding supabase/), or pass --project <dir>; \`npx supabase init\` creates one.`,
+    );
+  }
+  return root;
+}
+
+export interface ProjectMigration {
+  version: string;
+  file: string;
+}
+
+/** The project's migrations as the Supabase CLI takes them (`<digits>_<name>.sql`), in name order. */
+export async function projectMigrations(root: string): Promise<ProjectMigration[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(join(root, MIGRATIONS_DIR));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return entries
+    .map((file) => ({ file, match: /^(\d+)_.*\.sql$/.exec(file) }))
+    .filter((e) => e.match !== null)
+    .map((e) => ({ version: e.match![1]!, file: e.file }))
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+/** The numerically greatest version, or undefined. */
+export function newestVersion(migrations: ProjectMigration[]): string | undefined {
+  let newest: string | undefined;
+  for (const m of migrations) {
+    if (newest === undefined || BigInt(m.version) > BigInt(newest)) newest = m.version;
+  }
+  return newest;
+}
+
+function timestampToDate(version: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(version);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // A version like 20240101999999 is a number, not a time: no date arithmetic on it.
+  return formatTimestamp(date) === version ? date : undefined;
+}
+
+function formatTimestamp(date: Date): string {
+  return date.toISOString().slice(0, 19).replace(/[-:T]/g, '');
+}
+
+/**
+ * `count` new versions that sort after `newest`, one second apart (YYYYMMDDHHMMSS), so the
+ * Supabase CLI applies them after the project's migrations and in the given order. With no
+ * newest version, `fallback` (our own versions) is used as it is.
+ */
+export function versionsAfter(
+  newest: string | undefined,
+  count: number,
+  fallback: string[],
+): string[] {
+  if (newest === undefined) return fallback.slice(0, count);
+  const date = timestampToDate(newest);
+  const versions: string[] = [];
+  for (let i = 1; i <= count; i++) {
+    versions.push(
+      date
+        ? formatTimestamp(new Date(date.getTime() + i * 1000))
+        : (BigInt(newest) + BigInt(i)).toString(),
+    );
+  }
+  return versions;
+}
+
+export interface MarkerMigration {
+  /** Our file name, as the package ships it. */
+  ours: string;
+  /** The name it was written under in the project. */
+  file: string;
+  /** sha256 of what was written. */
+  sha256: string;
+}
+
+export interface MarkerConfig {
+  /** The tables init appended to config.toml: functions.user-sync, auth.hook.<name>. */
+  added: string[];
+  /** sha256 of the block init appended (uninstall removes it only while it is unchanged). */
+  block: string | null;
+}
+
+/** supabase/user-sync.json: what is installed, so that upgrade and uninstall touch only ours. */
+export interface Marker {
+  package: typeof PACKAGE_NAME;
+  version: string;
+  migrations: MarkerMigration[];
+  /** Project-relative path → sha256 of what we wrote (the function and the pgTAP files). */
+  files: Record<string, string>;
+  config: MarkerConfig;
+}
+
+export async function readMarker(root: string): Promise<Marker | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(root, MARKER_PATH), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let marker: Partial<Marker>;
+  try {
+    marker = JSON.parse(text) as Partial<Marker>;
+  } catch (error) {
+    throw new InstallError(`${MARKER_PATH} is not valid JSON (${(error as Error).message})`);
+  }
+  if (
+    marker.package !== PACKAGE_NAME || typeof marker.version !== 'string' ||
+    !Array.isArray(marker.migrations) || typeof marker.files !== 'object' || marker.files === null
+  ) {
+    throw new InstallError(`${MARKER_PATH} is not a ${PACKAGE_NAME} install marker`);
+  }
+  return {
+    package: PACKAGE_NAME,
+    version: marker.version,
+    migrations: marker.migrations,
+    files: marker.files,
+    config: marker.config ?? { added: [], block: null },
+  };
+}
+
+export function markerText(marker: Marker): string {
+  return `${JSON.stringify(marker, null, 2)}\n`;
+}
+
+/** Compares x.y.z versions (a pre-release sorts before its release). */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) => {
+    const m = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?/.exec(v.trim());
+    if (!m) throw new InstallError(`not a version: ${v}`, 1);
+    return { nums: [Number(m[1]), Number(m[2]), Number(m[3])], pre: m[4] };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < 3; i++) {
+    const d = x.nums[i]! - y.nums[i]!;
+    if (d !== 0) return Math.sign(d);
+  }
+  if (x.pre === y.pre) return 0;
+  if (x.pre === undefined) return 1;
+  if (y.pre === undefined) return -1;
+  return x.pre < y.pre ? -1 : 1;
+}

@@ -1,0 +1,199 @@
+// Whether the user's project already has a public.users of its own, which our migrations would
+// collide with ("relation users already exists"). Read from their migrations, in the order the
+// CLI applies them, so a table that a later migration renames or drops (docs/migrating.md, step 2)
+// does not count; or asked of the database itself with --db-url.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MIGRATIONS_DIR } from './payload.ts';
+import type { ProjectMigration } from './project.ts';
+
+/**
+ * The SQL with comments removed and single-quoted string contents blanked (so neither can look
+ * like a statement), quoted identifiers and dollar-quoted bodies kept (a DO block can create a
+ * table). Offsets are kept: every removed character becomes a space.
+ */
+export function codeOnly(sql: string): string {
+  const out = sql.split('');
+  const blank = (from: number, to: number) => {
+    for (let k = from; k < to && k < out.length; k++) if (out[k] !== '\n') out[k] = ' ';
+  };
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i];
+    const next = sql[i + 1];
+    if (c === '-' && next === '-') {
+      const eol = sql.indexOf('\n', i);
+      const end = eol === -1 ? n : eol;
+      blank(i, end);
+      i = end;
+    } else if (c === '/' && next === '*') {
+      const start = i;
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+      blank(start, i);
+    } else if (c === "'") {
+      // E'…' strings take backslash escapes; standard strings only doubled quotes.
+      const escapes = i > 0 && /[eE]/.test(sql[i - 1] ?? '') &&
+        !/[A-Za-z0-9_$]/.test(sql[i - 2] ?? '');
+      const start = i;
+      i++;
+      while (i < n) {
+        if (escapes && sql[i] === '\\') i += 2;
+        else if (sql[i] === "'") {
+          if (sql[i + 1] === "'") i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+      blank(start + 1, i - 1);
+    } else if (c === '"') {
+      i++;
+      while (i < n) {
+        if (sql[i] === '"') {
+          if (sql[i + 1] === '"') i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+    } else i++;
+  }
+  return out.join('');
+}
+
+const IDENT = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const QNAME = String.raw`${IDENT}(?:\s*\.\s*${IDENT}){0,2}`;
+const KIND = String.raw`(?:table|view|materialized\s+view)`;
+
+/** One identifier as PostgreSQL folds it: quoted kept as written, unquoted in lower case. */
+function identifier(text: string): string {
+  return text.startsWith('"') ? text.slice(1, -1).replaceAll('""', '"') : text.toLowerCase();
+}
+
+/** The parts of a qualified name. */
+function nameParts(text: string): string[] {
+  return [...text.matchAll(new RegExp(IDENT, 'g'))].map((m) => identifier(m[0]));
+}
+
+/** public.users, written any way: users, "users", public.users, "public"."users", db.public.users. */
+function isPublicUsers(text: string): boolean {
+  const parts = nameParts(text);
+  const name = parts[parts.length - 1];
+  const schema = parts.length >= 2 ? parts[parts.length - 2] : 'public';
+  return name === 'users' && schema === 'public';
+}
+
+/** An unqualified or public name (what `rename to` keeps the schema of). */
+function inPublic(text: string): boolean {
+  const parts = nameParts(text);
+  return parts.length === 1 || parts[parts.length - 2] === 'public';
+}
+
+const STATEMENTS = new RegExp(
+  [
+    // create [or replace] [unlogged] table|view|materialized view [if not exists] <name>
+    String
+      .raw`\bcreate\s+(?:or\s+replace\s+)?(?:(?:global|local)\s+)?(?<temp>(?:temp|temporary)\s+)?(?:unlogged\s+)?${KIND}\s+(?:if\s+not\s+exists\s+)?(?<created>${QNAME})`,
+    // drop table|view … <names>
+    String.raw`\bdrop\s+${KIND}\s+(?:if\s+exists\s+)?(?<dropped>${QNAME}(?:\s*,\s*${QNAME})*)`,
+    // alter table|view [if exists] [only] <name> rename to <name> | set schema <schema>
+    String
+      .raw`\balter\s+${KIND}\s+(?:if\s+exists\s+)?(?:only\s+)?(?<altered>${QNAME})\s+(?:rename\s+to\s+(?<renamed>${IDENT})|set\s+schema\s+(?<moved>${IDENT}))`,
+  ].join('|'),
+  'gi',
+);
+
+export interface UsersTableFinding {
+  /** The migration file whose statement leaves public.users in place. */
+  file: string;
+  /** 1-based line of that statement. */
+  line: number;
+}
+
+/**
+ * Follows the statements that create, drop, rename or move public.users through the migrations,
+ * in order; returns where the table that is left at the end was made, or undefined.
+ */
+export function usersTableIn(
+  migrations: Array<{ file: string; sql: string }>,
+): UsersTableFinding | undefined {
+  let found: UsersTableFinding | undefined;
+  for (const { file, sql } of migrations) {
+    const code = codeOnly(sql);
+    for (const m of code.matchAll(STATEMENTS)) {
+      const g = m.groups ?? {};
+      const line = code.slice(0, m.index).split('\n').length;
+      if (g.created !== undefined) {
+        if (g.temp === undefined && isPublicUsers(g.created)) found ??= { file, line };
+      } else if (g.dropped !== undefined) {
+        const names = g.dropped.split(new RegExp(String.raw`\s*,\s*(?=${IDENT})`));
+        if (names.some(isPublicUsers)) found = undefined;
+      } else if (g.altered !== undefined) {
+        if (isPublicUsers(g.altered)) {
+          const stays = g.renamed !== undefined
+            ? identifier(g.renamed) === 'users'
+            : identifier(g.moved ?? '') === 'public';
+          if (!stays) found = undefined;
+        } else if (
+          g.renamed !== undefined && identifier(g.renamed) === 'users' && inPublic(g.altered)
+        ) {
+          found ??= { file, line };
+        } else if (
+          g.moved !== undefined && identifier(g.moved) === 'public' &&
+          nameParts(g.altered).at(-1) === 'users'
+        ) {
+          found ??= { file, line };
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** usersTableIn over the project's migration files. */
+export async function usersTableInProject(
+  root: string,
+  migrations: ProjectMigration[],
+): Promise<UsersTableFinding | undefined> {
+  const files = await Promise.all(
+    migrations.map(async (m) => ({
+      file: `${MIGRATIONS_DIR}/${m.file}`,
+      sql: await readFile(join(root, MIGRATIONS_DIR, m.file), 'utf8'),
+    })),
+  );
+  return usersTableIn(files);
+}
+
+/** What --db-url asks the database (one row). */
+export const DATABASE_CHECK_SQL = `select
+  pg_catalog.to_regclass('public.users') is not null as has_users,
+  exists (select from pg_catalog.pg_namespace where nspname = 'user_sync') as has_schema`;
+
+export interface DatabaseState {
+  hasUsers: boolean;
+  hasSchema: boolean;
+}
+
+/** Runs DATABASE_CHECK_SQL with a postgres.js connection to `url`. */
+export async function checkDatabaseUrl(url: string): Promise<DatabaseState> {
+  const { default: postgres } = await import('postgres');
+  const sql = postgres(url, { max: 1, connect_timeout: 15, onnotice: () => {} });
+  try {
+    const [row] = await sql.unsafe<Array<{ has_users: boolean; has_schema: boolean }>>(
+      DATABASE_CHECK_SQL,
+    );
+    return { hasUsers: row?.has_users === true, hasSchema: row?.has_schema === true };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
