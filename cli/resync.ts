@@ -1,4 +1,5 @@
-// `npm run resync -- --url <function URL> [--token …] [--dry-run] [--batch-size N] [--json]`
+// `npx supabase-user-sync resync --url <function URL> [--token …] [--dry-run] [--batch-size N]
+// [--json]` (in this repository: `npm run resync -- …`)
 //
 // For operators: finds and repairs drift between auth.users and public.users through the
 // function's POST /resync. It checks first (a dry run), repairs what it found, then checks
@@ -28,7 +29,8 @@ import { REPORT_COUNT_KEYS, type ReportCountKey } from '../shared/resync-report.
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, refused: 3, failed: 4 } as const;
 
-const USAGE = `Usage: npm run resync -- --url <function URL> [options]
+const USAGE = `Usage: npx supabase-user-sync resync --url <function URL> [options]
+       (in a clone of this repository: npm run resync -- --url <function URL> [options])
 
 Finds and repairs drift between auth.users and public.users through the user-sync
 function's POST /resync: a check (dry run), the repair, and a second check.
