@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearerToken } from '../../shared/bearer.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { SERVER, useTestDb } from '../helpers/db.ts';
 import { adminCreateUser, type AuthUser, signUpEmail } from '../helpers/gotrue.ts';
 import {
   afterUserCreatedBody,
@@ -59,7 +59,7 @@ const ROUTES = [
 // die. TRACK is not HTTP (Node's parser answers 400 itself); CONNECT is a tunnel, not a request.
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
 
-let db: TestDb;
+const db = useTestDb();
 let gateway: Gateway;
 let server: AppServer;
 let client: ReturnType<typeof httpClient>;
@@ -80,7 +80,6 @@ const isSelfAssignable = (role: unknown): role is string =>
   typeof role === 'string' && SELF_ASSIGNABLE_ROLES.includes(role);
 
 beforeAll(async () => {
-  db = await createTestDb();
   expect(
     await db.query(
       `select array_agg(role order by role) as known,
@@ -102,10 +101,9 @@ afterAll(async () => {
   client?.close();
   await server?.close();
   await gateway?.close?.();
-  await db?.close();
   const total = Object.values(cases).reduce((a, b) => a + b, 0);
   console.log(
-    `hostile input on ${db?.kind}: ${total} cases in ` +
+    `hostile input on ${SERVER ? 'server' : 'pglite'}: ${total} cases in ` +
       `${((performance.now() - startedAt) / 1000).toFixed(1)} s\n` +
       Object.entries(cases).map(([k, v]) => `  ${String(v).padStart(5)}  ${k}`).join('\n'),
   );
