@@ -577,8 +577,8 @@ export interface PlainAuthUser {
 const EMAIL_APP_METADATA = { provider: 'email', providers: ['email'] };
 
 /**
- * Inserts an auth user with the columns a hand-written insert names (the rest take their
- * defaults, as GoTrue's do not) and returns its row. The triggers see it like any insert.
+ * Inserts an auth user naming only the columns a hand-written insert names (GoTrue's name every
+ * column) and returns its row. The triggers fire as for any insert.
  */
 export async function insertAuthUser(db: DbClient, user: PlainAuthUser = {}): Promise<AuthUser> {
   const id = user.id ?? crypto.randomUUID();
