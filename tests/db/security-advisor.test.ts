@@ -45,6 +45,7 @@ const PLATFORM_SCHEMAS = [
 const DENY_ALL_TABLES = [
   'public.user_sync_audit',
   'user_sync.audit_settings',
+  'user_sync.releases',
   'user_sync.role_lists',
   'user_sync.roles',
   'user_sync.sync_failures',

@@ -269,6 +269,7 @@ describe('catalog checks', () => {
       { table: 'public.user_sync_audit', rls: true },
       { table: 'public.users', rls: true },
       { table: 'user_sync.audit_settings', rls: true },
+      { table: 'user_sync.releases', rls: true },
       { table: 'user_sync.role_lists', rls: true },
       { table: 'user_sync.roles', rls: true },
       { table: 'user_sync.sync_failures', rls: true },

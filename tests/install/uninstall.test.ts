@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
 import { migrate, pgliteExecutor } from '../../dev/migrations.ts';
 import { init } from '../../cli/install/init.ts';
 import { uninstall } from '../../cli/install/uninstall.ts';
@@ -51,6 +52,11 @@ async function uninstallProject(dir: string, opts: { dropData?: boolean; dryRun?
   return { code, ...c };
 }
 
+/** The fixture's newest migration is 20250301120000; ours follow it a second apart, then this. */
+const UNINSTALL = `supabase/migrations/${
+  20250301120000 + readdirSync(new URL('../../supabase/migrations/', import.meta.url)).length + 1
+}_user_sync_uninstall.sql`;
+
 describe('uninstall, in the project', () => {
   it('writes its migration after the newest and takes back our files, config and marker', async () => {
     const dir = await makeProject();
@@ -70,12 +76,12 @@ describe('uninstall, in the project', () => {
       [
         ...Object.keys(original),
         ...ours,
-        'supabase/migrations/20250301120009_user_sync_uninstall.sql',
+        UNINSTALL,
       ].sort(),
     );
     for (const [path, content] of Object.entries(original)) expect(after[path], path).toBe(content);
     for (const path of ours) expect(after[path]).toBe(installed[path]);
-    expect(after['supabase/migrations/20250301120009_user_sync_uninstall.sql']).toContain(
+    expect(after[UNINSTALL]).toContain(
       'drop schema if exists user_sync cascade;',
     );
     // The folders we made are gone; the user's are not.
@@ -142,9 +148,7 @@ describe('uninstall, in the project', () => {
     const { code, out } = await uninstallProject(dir, { dryRun: true });
     expect(code).toBe(0);
     expect(await treeHash(dir)).toBe(hash);
-    expect(out.join('\n')).toContain(
-      'create  supabase/migrations/20250301120009_user_sync_uninstall.sql',
-    );
+    expect(out.join('\n')).toContain(`create  ${UNINSTALL}`);
     expect(out.join('\n')).toContain('delete  supabase/functions/user-sync/index.ts');
     expect(out.join('\n')).toContain('-[functions.user-sync]');
   });

@@ -47,6 +47,7 @@ const TABLES: Record<string, Partial<Record<Role, { [P in TablePriv]?: true | st
   'user_sync.audit_settings': {},
   'user_sync.mapped': {},
   'user_sync.role_lists': {},
+  'user_sync.releases': {},
 };
 
 /** Sequences: no API role may read or move one (the audit ids are written by the sync only). */

@@ -9,7 +9,15 @@
 -- reads the catalogs only.
 
 begin;
-select plan(31);
+select plan(32);
+
+-- The release this suite belongs to is the one the database records as installed.
+select is(
+  (select r.version from user_sync.releases r
+    order by pg_catalog.string_to_array(r.version, '.')::integer[] desc limit 1),
+  '0.3.0',
+  'user_sync.releases records 0.3.0 as the installed release'
+);
 
 -- public.users: RLS on, the two policies of the install (a project may add its own).
 select has_table('public', 'users', 'public.users exists');
