@@ -159,7 +159,7 @@ export async function bulk(opts: BulkOptions, command: string): Promise<PartResu
     notes: [
       'The import is one statement as supabase_auth_admin after `analyze` of both tables while ' +
       'empty; synchronous_commit off. Variants: none (user triggers disabled), seed ' +
-      "(seed.md's insert-only trigger), ours. Each in a fresh clone; order rotates per round.",
+      "(the baseline app's insert-only trigger, bench/lib/db.ts), ours. Each in a fresh clone; order rotates per round.",
       `After ours' import every user had a row in step; the role grant left ${n} artists, ` +
       `none out of step, no failure record; the resync inserted ${resync.repaired} rows.`,
       migrationsNote(scratch.features),

@@ -133,7 +133,7 @@ export async function signup(opts: SignupOptions, command: string): Promise<Part
       'order every round. "trigger CPU µs / sign-up" is the difference to no trigger.',
       'Judged on the CPU time of the backend running the sign-ups (/proc/<pid>/stat), which ' +
       'other work on the shared machine delays but does not inflate; wall time is shown beside.',
-      `Variants: none (all user triggers disabled), seed (seed.md's handle_new_user, a plain ` +
+      `Variants: none (all user triggers disabled), seed (the baseline app's handle_new_user, a plain ` +
       `insert), ours (our migrations${scratch.features.audit ? ', audit off' : ''})` +
       (scratch.features.audit
         ? ', ours+audit (user_sync.audit_settings.enabled = true).'

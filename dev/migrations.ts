@@ -30,7 +30,8 @@ export interface Executor extends Queryable {
 
 type PostgresLike = Sql | TransactionSql;
 
-function postgresQueryable(sql: PostgresLike): Queryable {
+/** A postgres.js pool, or a transaction of one, as a Queryable (the tests use it too). */
+export function postgresQueryable(sql: PostgresLike): Queryable {
   return {
     async query<T extends object>(text: string, params: unknown[] = []): Promise<T[]> {
       // deno-lint-ignore no-explicit-any -- postgres.js types its parameters per registered type

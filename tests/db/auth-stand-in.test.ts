@@ -9,7 +9,8 @@ import * as gotrue from '../helpers/gotrue.ts';
 const db = useTestDb();
 
 describe('auth.users and auth.identities', () => {
-  it('have every column of spec §4.1-4.2 with its type, nullability and default', async () => {
+  // The columns: docs/reference/auth-schema.md#users-table, #identities-table.
+  it('have every documented column with its type, nullability and default', async () => {
     const cols = await db.query<
       {
         table: string;
@@ -338,9 +339,10 @@ describe('roles', () => {
                      language sql as 'select 1';
                    revoke execute on function public.stand_in_probe_fn() from public;
                    reset role;`);
-    // The Postgres-function hooks' migration grants it USAGE on schema public (spec §1.10), and
-    // nothing else: a table or a function that was not granted to it stays out of reach (the
-    // classic "Database error saving new user" when a trigger forgets this).
+    // The Postgres-function hooks' migration grants it USAGE on schema public
+    // (docs/reference/auth-hooks.md#postgres-function-hooks), and nothing else: a table or a
+    // function that was not granted to it stays out of reach (the classic "Database error saving
+    // new user" when a trigger forgets this).
     expect(await sqlState(db.asAuthAdmin((tx) => tx.query('select * from public.stand_in_probe'))))
       .toBe('42501');
     expect(await sqlState(db.asAuthAdmin((tx) => tx.query('select public.stand_in_probe_fn()'))))

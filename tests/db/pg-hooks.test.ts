@@ -1,6 +1,7 @@
 // The Auth hooks as Postgres functions (supabase/migrations/20261125000200_pg_function_hooks.sql),
-// called exactly as Supabase Auth calls them (spec §1.10; supabase/auth hookspgfunc.go): logged
-// in as supabase_auth_admin, inside a transaction, `set local statement_timeout TO '2000';`,
+// called exactly as Supabase Auth calls them (supabase/auth hookspgfunc.go;
+// docs/reference/auth-hooks.md#postgres-function-hooks): logged in as supabase_auth_admin,
+// inside a transaction, `set local statement_timeout TO '2000';`,
 // then `select "public"."<fn>"($1);` with the event JSON as GoTrue marshals it (the bytes go in
 // as they are, the answer comes back as the text Auth unmarshals), then the timeout reset.
 // Their answers must be the HTTP hooks' (shared/routes/hooks.ts): parity tests send the same
@@ -120,7 +121,10 @@ const inTx = (tx: SqlClient): AuthDb => ({ asAuthAdmin: (fn) => fn(tx) });
 /** A hook call in a transaction of its own, as for a sign-in or a token refresh. */
 const hookOnce = (fn: HookName, event: string) => asGoTrue((tx) => tx.hook(fn, event));
 
-/** The custom access token event GoTrue builds for this user (spec §1.5). */
+/**
+ * The custom access token event GoTrue builds for this user
+ * (docs/reference/auth-hooks.md#custom-access-token).
+ */
 function tokenEvent(
   user: AuthUser,
   opts: {
@@ -535,7 +539,10 @@ describe('hook_custom_access_token when the sync fails', () => {
 
 // ---------------------------------------------------------------- before user created
 
-/** A before-user-created event for an email sign-up asking for this metadata (spec §1.3). */
+/**
+ * A before-user-created event for an email sign-up asking for this metadata
+ * (docs/reference/auth-hooks.md#before-user-created).
+ */
 const signUpEvent = (userMetadata: Json) =>
   beforeUserCreatedBody({
     id: crypto.randomUUID(),
@@ -580,7 +587,8 @@ describe('hook_before_user_created, called as Supabase Auth calls it', () => {
     }
   });
 
-  it('refuses admin with the error object of spec §1.2, byte for byte', async () => {
+  // The error object: docs/reference/auth-hooks.md#error-object.
+  it('refuses admin with the Auth error object, byte for byte', async () => {
     const raw = await hookOnce('hook_before_user_created', signUpEvent({ role: 'admin' }));
     // jsonb's text form of {"error":{"http_code":400,"message":…}}; Auth reads error.message
     // (non-empty) and answers the sign-up with http_code.

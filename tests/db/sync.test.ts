@@ -1,5 +1,5 @@
 // Every way GoTrue creates or changes a user, run as GoTrue runs it (tests/helpers/gotrue.ts),
-// and the public.users row the migrations make of it: every column, against design.md's
+// and the public.users row the migrations make of it: every column, against README's
 // "Who owns which column". On the server when DATABASE_URL is set, else on PGlite.
 
 import { describe, expect, it } from 'vitest';

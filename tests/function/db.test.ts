@@ -30,7 +30,10 @@ interface NewUser {
   meta?: Record<string, unknown>;
 }
 
-/** A sign-up as GoTrue writes it: insert, then the role update (spec §4, design.md). */
+/**
+ * A sign-up as GoTrue writes it: insert, then the role update
+ * (docs/reference/auth-schema.md#sign-up-statement-order).
+ */
 function signUp(u: NewUser = {}) {
   return db.asAuthAdmin(async (tx) => {
     const { id, email } = await insertAuthUser(tx, {

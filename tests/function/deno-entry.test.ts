@@ -6,13 +6,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import {
-  afterUserCreatedBody,
-  beforeUserCreatedBody,
-  customAccessTokenBody,
-  defaultClaims,
-  hookRequest,
-} from '../helpers/supabase-auth.ts';
+import * as auth from '../helpers/supabase-auth.ts';
 import { ADMIN_TOKEN, HOOK_SECRET, OLD_HOOK_SECRET, WEBHOOK_SECRET } from './fakes.ts';
 import { CONFIG, DENO, type DenoProcess, ENTRY, startEntry } from '../../dev/deno.ts';
 
@@ -116,9 +110,12 @@ describe.skipIf(!serverDb)(
     });
 
     it('before-user-created refuses admin with 200 and an error object, signed with both secrets', async () => {
-      const req = await hookRequest(
+      const req = await auth.hookRequest(
         `${base}/hooks/before-user-created`,
-        beforeUserCreatedBody({ email: 'x@example.com', raw_user_meta_data: { role: 'admin' } }),
+        auth.beforeUserCreatedBody({
+          email: 'x@example.com',
+          raw_user_meta_data: { role: 'admin' },
+        }),
         { secrets: `${OLD_HOOK_SECRET}|${HOOK_SECRET}` },
       );
       const res = await fetch(req);
@@ -133,9 +130,13 @@ describe.skipIf(!serverDb)(
       const row = (await db.query('select * from auth.users where id = $1', [id]))[0]!;
       const started = performance.now();
       const res = await fetch(
-        await hookRequest(`${base}/hooks/after-user-created`, afterUserCreatedBody(row as never), {
-          secrets: HOOK_SECRET,
-        }),
+        await auth.hookRequest(
+          `${base}/hooks/after-user-created`,
+          auth.afterUserCreatedBody(row as never),
+          {
+            secrets: HOOK_SECRET,
+          },
+        ),
       );
       console.info(
         `after-user-created (warm, one sync): ${(performance.now() - started).toFixed(0)} ms`,
@@ -147,13 +148,13 @@ describe.skipIf(!serverDb)(
 
     it('custom-access-token returns the claims plus user_role', async () => {
       const id = await signUp();
-      const body = customAccessTokenBody(id, defaultClaims(id));
+      const body = auth.customAccessTokenBody(id, auth.defaultClaims(id));
       const times: number[] = [];
       let out: { claims: Record<string, unknown> } | null = null;
       for (let i = 0; i < 20; i++) {
         const started = performance.now();
         const res = await fetch(
-          await hookRequest(`${base}/hooks/custom-access-token`, body, {
+          await auth.hookRequest(`${base}/hooks/custom-access-token`, body, {
             secrets: OLD_HOOK_SECRET,
           }),
         );
@@ -173,7 +174,7 @@ describe.skipIf(!serverDb)(
     it('refuses a wrong signature with 401', async () => {
       const other = 'v1,whsec_' + btoa('z'.repeat(32));
       const res = await fetch(
-        await hookRequest(`${base}/hooks/after-user-created`, '{}', { secrets: other }),
+        await auth.hookRequest(`${base}/hooks/after-user-created`, '{}', { secrets: other }),
       );
       expect(res.status).toBe(401);
     });

@@ -95,7 +95,7 @@ export function testApp(
 
 export const BASE = 'http://localhost/user-sync';
 
-/** The claims Supabase Auth requires in a custom access token hook's answer (spec §1.5). */
+/** The claims Supabase Auth requires in a custom access token hook's answer (docs/reference/auth-hooks.md#custom-access-token). */
 export const REQUIRED_CLAIMS = [
   'aud',
   'exp',

@@ -28,7 +28,10 @@ type Json = Record<string, unknown>;
 /** GoTrue's statement sequences inside a transaction that is already open. */
 const inTx = (tx: DbClient): AuthDb => ({ asAuthAdmin: (fn) => fn(tx) });
 
-/** The custom-access-token event GoTrue builds from the user it holds in memory (spec §1.5). */
+/**
+ * The custom-access-token event GoTrue builds from the user it holds in memory
+ * (docs/reference/auth-hooks.md#custom-access-token).
+ */
 const tokenEvent = (user: AuthUser, method: string): string =>
   customAccessTokenBody(user.id, userTokenClaims(user, method), method);
 

@@ -19,7 +19,10 @@ const PASSWORD_HASH = '$2a$10$abcdefghijklmnopqrstuvEXAMPLEHASHxxxxxxxxxxxxxxxxx
 const WEBHOOK = `${BASE}/webhooks/auth-users`;
 const RESYNC = `${BASE}/resync`;
 
-/** A pg_net payload as supabase_functions.http_request builds it (jsonb text, spec §3). */
+/**
+ * A pg_net payload as supabase_functions.http_request builds it (jsonb text,
+ * docs/reference/database-webhooks.md#payload).
+ */
 function pgNetBody(type: string, table = 'users', schema = 'auth') {
   const row = {
     id: USER_ID,

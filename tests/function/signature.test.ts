@@ -1,6 +1,7 @@
 // shared/signature.ts checks Standard Webhooks signatures with WebCrypto. It must accept and
 // refuse exactly what the `standardwebhooks` library (which it replaced) accepts and refuses,
-// with the same messages: the spec's test vector, rotation, the ±5 minute window, and the
+// with the same messages: the Standard Webhooks test vector, rotation, the ±5 minute window, and
+// the
 // library itself as the oracle over many generated headers.
 import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';

@@ -10,7 +10,8 @@ import {
 } from '../helpers/supabase-auth.ts';
 
 describe('tests/helpers/supabase-auth.ts signs like Supabase Auth', () => {
-  it('reproduces the Standard Webhooks reference vector (spec §2.2)', async () => {
+  // Vector 1 of docs/reference/hook-signatures.md#test-vectors.
+  it('reproduces the Standard Webhooks reference vector', async () => {
     const sig = await signature(
       'v1,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
       'msg_p5jXN8AQM9LWM0D4loKWxJek',
@@ -20,7 +21,8 @@ describe('tests/helpers/supabase-auth.ts signs like Supabase Auth', () => {
     expect(sig).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
 
-  it('reproduces the GoTrue-shaped vector (spec §2.2), body built field by field', async () => {
+  // Vector 2 of docs/reference/hook-signatures.md#test-vectors.
+  it('reproduces the GoTrue-shaped vector, body built field by field', async () => {
     const body = goJson(struct([
       [
         'metadata',

@@ -23,7 +23,8 @@ const json = (status: number, body: unknown) =>
   });
 
 describe('supabase-js gateway', () => {
-  it('sends the RPC exactly as PostgREST expects (spec §5.4)', async () => {
+  // docs/reference/postgrest.md#supabase-js-requests
+  it('sends the RPC exactly as PostgREST expects', async () => {
     const { fetch, requests } = stubFetch(() =>
       json(200, { user_id: 'u', action: 'inserted', role: 'client' })
     );

@@ -4,7 +4,7 @@ import type { AuthUser } from './gotrue.ts';
 import { type AccessTokenClaims, defaultClaims, struct } from './supabase-auth.ts';
 
 /**
- * The claims GoTrue builds from the user it holds in memory (spec §1.5) for a login by
+ * The claims GoTrue builds from the user it holds in memory (docs/reference/auth-hooks.md#custom-access-token) for a login by
  * `method`; `over` replaces any of them.
  */
 export function userTokenClaims(

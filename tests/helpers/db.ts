@@ -14,7 +14,12 @@ import type { Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import type { Sql, TransactionSql } from 'postgres';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { migrate, MIGRATIONS_DIR, pgliteExecutor } from '../../dev/migrations.ts';
+import {
+  migrate,
+  MIGRATIONS_DIR,
+  pgliteExecutor,
+  postgresQueryable,
+} from '../../dev/migrations.ts';
 import { type AuthDb, type AuthUser, signUpEmail } from '../../dev/auth/gotrue.ts';
 import type { ResyncReport } from '../../shared/resync-report.ts';
 import type { Cluster } from './cluster.ts';
@@ -126,8 +131,9 @@ export function keyClaims(role: 'anon' | 'service_role'): JwtClaims {
 }
 
 /**
- * What PostgREST runs first in every request transaction (spec §5.2): search path, claims,
- * request settings, then the role switch. `role` is taken from the claims.
+ * What PostgREST runs first in every request transaction
+ * (docs/reference/postgrest.md#role-and-claims): search path, claims, request settings, then the
+ * role switch. `role` is taken from the claims.
  */
 export function preRequest(claims: JwtClaims): { sql: string; params: unknown[] } {
   return {
@@ -241,18 +247,7 @@ export function runCluster(): Cluster {
 }
 
 /** A connection pool (or a transaction of one) as a DbClient. */
-export function postgresClient(sql: Sql | TransactionSql): DbClient {
-  return {
-    async query<T extends object>(text: string, params: unknown[] = []): Promise<T[]> {
-      // deno-lint-ignore no-explicit-any -- postgres.js types parameters per registered type
-      const rows = await sql.unsafe(text, params as any[]);
-      return [...rows] as unknown as T[];
-    },
-    async exec(text: string): Promise<void> {
-      await sql.unsafe(text).simple();
-    },
-  };
-}
+export const postgresClient: (sql: Sql | TransactionSql) => DbClient = postgresQueryable;
 
 /**
  * A transaction on `sql` (a pool of the test's own, say) as PostgREST runs a request carrying

@@ -127,7 +127,7 @@ async function sendCase(name: string, req: RawRequest): Promise<RawResponse> {
     const problem = errorShapeProblem(res, req.method);
     if (problem) throw new Error(`${problem} (${res.status}) for ${describe_(req)}`);
   } else if (req.method !== 'HEAD') {
-    // Every success answer is a JSON object (design.md's route table).
+    // Every success answer is a JSON object (README, "The edge function user-sync").
     const json = JSON.parse(res.body.toString('utf8'));
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new Error(`success body is not an object for ${describe_(req)}`);
