@@ -3,7 +3,7 @@
 // --token. The function's time budget is 1 ms, so every request does one batch and the CLI
 // must follow the cursor over several requests.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../dev/ports.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../shared/app.ts';
 import { systemClock } from '../../shared/clock.ts';
@@ -36,15 +36,6 @@ function resync(args: string[], env: Record<string, string | undefined> = {}): P
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 /** The number in the table row `label` of column `col` (0: first numbers column). */
@@ -147,7 +138,7 @@ describe('npm run resync against a running function', () => {
 
   it('a wrong token (3), an unreachable URL (4), a wrong path (4): clear messages', async () => {
     const wrong = 'not-the-admin-token-0123456789';
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens on it
     const [wrongToken, unreachable, wrongPath] = await Promise.all([
       resync(['--url', url, '--token', wrong]),
       resync(['--url', `http://127.0.0.1:${port}/functions/v1/user-sync`], {
