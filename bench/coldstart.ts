@@ -49,7 +49,7 @@ interface Graph {
 /**
  * What the real CLI uploads for the measured code (the working tree or --ref): shared/, the
  * function and supabase/config.toml in a folder of their own, deployed to a Management API
- * stand-in (tests/helpers/supabase-cli.ts), written out into `root`.
+ * stand-in (dev/supabase-cli.ts), written out into `root`.
  */
 async function deployUpload(api: ManagementApi, work: string, root: string): Promise<Deployed> {
   const project = join(work, 'project');
@@ -272,7 +272,7 @@ export async function coldstart(opts: ColdstartOptions, command: string): Promis
     }],
     notes: [
       'The user-sync upload: what `supabase functions deploy user-sync` (the real CLI, to a ' +
-      'Management API stand-in: tests/helpers/supabase-cli.ts) uploaded, written into an empty ' +
+      'Management API stand-in: dev/supabase-cli.ts) uploaded, written into an empty ' +
       `folder and run there as tests/deploy boots it: ${DENO} run ${
         RUN_FLAGS.join(' ')
       } --config ` +

@@ -338,7 +338,7 @@ describe('hook_custom_access_token, called as Supabase Auth calls it', () => {
           const out = JSON.parse(await tx.hook('hook_custom_access_token', tokenEvent(user)));
           if (db.kind === 'server') {
             // Nobody outside Auth's transaction sees the user yet: the HTTP hook cannot, so it
-            // derives user_role from the claims by the creation rule (shared/roles.ts).
+            // derives user_role from the claims by the creation rule (user_sync.token_role).
             expect(await db.query('select 1 from auth.users where id = $1', [user.id])).toEqual([]);
             const http = (await viaHttp('custom-access-token', tokenEvent(user))) as Json;
             expect(http.claims).toHaveProperty('user_role', 'producer');
