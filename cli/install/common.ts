@@ -16,17 +16,14 @@ import {
 
 /**
  * Our migrations as new files of the project: each gets a version after the project's newest
- * (one second apart, in our order) and keeps our name after the underscore.
+ * and not before now (one second apart, in our order; versionsAfter) and keeps our name after the underscore.
  */
 export function migrationChanges(
   project: ProjectMigration[],
   ours: PayloadMigration[],
+  now: Date = new Date(),
 ): { changes: Change[]; recorded: MarkerMigration[] } {
-  const versions = versionsAfter(
-    newestVersion(project),
-    ours.length,
-    ours.map((m) => m.file.slice(0, m.file.indexOf('_'))),
-  );
+  const versions = versionsAfter(newestVersion(project), ours.length, now);
   const changes: Change[] = [];
   const recorded: MarkerMigration[] = [];
   ours.forEach((m, i) => {

@@ -38,6 +38,8 @@ export interface InitOptions {
   /** The package to install from (default: this one). */
   payloadRoot?: string;
   io?: Output;
+  /** The clock new migration versions start from (tests fix it). */
+  now?: Date;
   /** How --db-url is asked (tests answer from PGlite). */
   checkDatabase?: (url: string) => Promise<DatabaseState>;
 }
@@ -114,7 +116,11 @@ export function init(opts: InitOptions = {}): Promise<ExitCode> {
     const configBefore = await readFile(join(root, CONFIG_PATH), 'utf8');
     const config = mergeConfig(configBefore);
 
-    const { changes: migrationWrites, recorded } = migrationChanges(migrations, payload.migrations);
+    const { changes: migrationWrites, recorded } = migrationChanges(
+      migrations,
+      payload.migrations,
+      opts.now,
+    );
     const fileWrites: Change[] = payload.files.map((f) => ({
       kind: 'create',
       path: f.path,

@@ -90,26 +90,32 @@ function formatTimestamp(date: Date): string {
 }
 
 /**
- * `count` new versions that sort after `newest`, one second apart (YYYYMMDDHHMMSS), so the
- * Supabase CLI applies them after the project's migrations and in the given order. With no
- * newest version, `fallback` (our own versions) is used as it is.
+ * `count` new versions, one second apart (YYYYMMDDHHMMSS), that sort after the project's newest
+ * and are not earlier than `now`: the Supabase CLI applies them after the project's migrations
+ * and in the given order, and a migration the user creates next (`supabase migration new` names
+ * it by the clock) sorts after them. Our own versions are never reused: they may lie in the
+ * future of the user's clock, and then their next migration would run before ours.
  */
 export function versionsAfter(
   newest: string | undefined,
   count: number,
-  fallback: string[],
+  now: Date = new Date(),
 ): string[] {
-  if (newest === undefined) return fallback.slice(0, count);
-  const date = timestampToDate(newest);
-  const versions: string[] = [];
-  for (let i = 1; i <= count; i++) {
-    versions.push(
-      date
-        ? formatTimestamp(new Date(date.getTime() + i * 1000))
-        : (BigInt(newest) + BigInt(i)).toString(),
-    );
-  }
+  const clock = formatTimestamp(new Date(Math.floor(now.getTime() / 1000) * 1000));
+  // The first version: the second after the newest, or now if that is later.
+  const next = newest === undefined ? undefined : nextVersion(newest);
+  const first = next !== undefined && BigInt(next) > BigInt(clock) ? next : clock;
+  const versions = [first];
+  while (versions.length < count) versions.push(nextVersion(versions.at(-1)!));
   return versions;
+}
+
+/** The version one second after `version`, or one more where it is not a time. */
+function nextVersion(version: string): string {
+  const date = timestampToDate(version);
+  return date
+    ? formatTimestamp(new Date(date.getTime() + 1000))
+    : (BigInt(version) + 1n).toString();
 }
 
 export interface MarkerMigration {

@@ -56,9 +56,7 @@ export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
     const now = opts.now ?? new Date();
 
     const migrations = await projectMigrations(root);
-    const [version] = versionsAfter(newestVersion(migrations), 1, [
-      now.toISOString().slice(0, 19).replace(/[-:T]/g, ''),
-    ]);
+    const [version] = versionsAfter(newestVersion(migrations), 1, now);
     const migration = `${MIGRATIONS_DIR}/${version}_${UNINSTALL_SUFFIX}`;
     const changes: Change[] = [{
       kind: 'create',

@@ -36,6 +36,8 @@ export interface UpgradeOptions {
   dryRun?: boolean;
   payloadRoot?: string;
   io?: Output;
+  /** The clock new migration versions start from (tests fix it). */
+  now?: Date;
 }
 
 /** The oldest install an upgrade starts from: 0.1.0's schema was replaced, not migrated. */
@@ -88,6 +90,7 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
     const { changes: migrationWrites, recorded } = migrationChanges(
       await projectMigrations(root),
       missing,
+      opts.now,
     );
 
     // Files: ours replace theirs; a file the user changed is shown and kept as a backup first.

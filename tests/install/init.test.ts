@@ -27,6 +27,25 @@ import {
 
 afterAll(cleanup);
 
+/**
+ * Versions one second apart, in order, the first not before `started` (floored to the second)
+ * and later than the fixture's newest migration.
+ */
+function expectClockVersions(paths: string[], started: Date) {
+  const versions = paths.map((p) => p.replace(/^.*\//, '').slice(0, 14));
+  const clock = started.toISOString().slice(0, 19).replace(/[-:T]/g, '');
+  expect(versions[0]! >= clock && versions[0]! > '20250301120000').toBe(true);
+  for (let i = 1; i < versions.length; i++) {
+    const previous = Date.parse(
+      versions[i - 1]!.replace(/(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)/, '$1-$2-$3T$4:$5:$6Z'),
+    );
+    const current = Date.parse(
+      versions[i]!.replace(/(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)/, '$1-$2-$3T$4:$5:$6Z'),
+    );
+    expect(current - previous).toBe(1000);
+  }
+}
+
 const ourMigrations = async () =>
   (await readdir(join(REPO, 'supabase/migrations'))).filter((f) => /^\d{14}_.+\.sql$/.test(f))
     .sort();
@@ -98,6 +117,7 @@ describe('init on a user project', () => {
   it('writes our migrations after the newest, the function, the pgTAP suite, the config and the marker', async () => {
     const dir = await makeProject();
     const before = await readTree(dir);
+    const started = new Date();
     const { code, out, err } = await initProject(dir);
     expect(err).toEqual([]);
     expect(code).toBe(0);
@@ -108,14 +128,16 @@ describe('init on a user project', () => {
       if (path !== 'supabase/config.toml') expect(after[path], path).toBe(content);
     }
 
-    // Migrations: newest was 20250301120000; ours follow one second apart, in our order.
+    // Migrations: after the newest (20250301120000) and not before the clock, one second apart,
+    // in our order, with our names.
     const ours = await ourMigrations();
     const added = Object.keys(after).filter((p) =>
       p.startsWith('supabase/migrations/') && !(p in before)
     ).sort();
-    expect(added).toEqual(
-      ours.map((f, i) => `supabase/migrations/2025030112000${i + 1}_${f.slice(15)}`),
+    expect(added.map((p) => p.slice('supabase/migrations/'.length + 15))).toEqual(
+      ours.map((f) => f.slice(15)),
     );
+    expectClockVersions(added, started);
     for (const [i, path] of added.entries()) {
       expect(after[path]).toBe(await readFile(join(REPO, 'supabase/migrations', ours[i]!), 'utf8'));
     }
@@ -227,13 +249,20 @@ describe('init on a user project', () => {
     expect(tomlAt(config, 'functions.user-sync.verify_jwt')).toBe(false);
   });
 
-  it('uses our own versions in a project without migrations', async () => {
+  // Not our own versions: they may lie ahead of the user's clock, and then the next migration
+  // `supabase migration new` names would run before ours (an `alter table public.users` fails).
+  it('starts at the clock in a project without migrations', async () => {
     const files = userProjectFiles();
     delete files['supabase/migrations/20250101000000_todos.sql'];
     delete files['supabase/migrations/20250301120000_todo_counts.sql'];
     const dir = await makeProject(files);
+    const started = new Date();
     expect((await initProject(dir)).code).toBe(0);
-    expect((await readdir(join(dir, 'supabase/migrations'))).sort()).toEqual(await ourMigrations());
+    const written = (await readdir(join(dir, 'supabase/migrations'))).sort();
+    expect(written.map((f) => f.slice(15))).toEqual(
+      (await ourMigrations()).map((f) => f.slice(15)),
+    );
+    expectClockVersions(written, started);
   });
 
   it('a second init changes nothing and says what is installed', async () => {
@@ -257,7 +286,7 @@ describe('init on a user project', () => {
     const text = out.join('\n');
     const payload = await loadPayload();
     for (const f of payload.files) expect(text).toContain(`create  ${f.path}`);
-    expect(text).toContain('create  supabase/migrations/20250301120001_user_sync_setup.sql');
+    expect(text).toMatch(/create {2}supabase\/migrations\/\d{14}_user_sync_setup\.sql/);
     expect(text).toContain('update  supabase/config.toml');
     expect(text).toContain('create  supabase/user-sync.json');
     expect(text).toContain('+++ b/supabase/config.toml');

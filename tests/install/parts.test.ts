@@ -15,22 +15,27 @@ import { cleanup, tempDir, tomlAt, USER_CONFIG } from './fixtures/projects.ts';
 afterAll(cleanup);
 
 describe('versionsAfter', () => {
+  const PAST = new Date('2020-01-01T00:00:00Z');
+
   it('counts seconds as a clock does, across minutes, days and years', () => {
-    expect(versionsAfter('20241231235958', 3, [])).toEqual([
+    expect(versionsAfter('20241231235958', 3, PAST)).toEqual([
       '20241231235959',
       '20250101000000',
       '20250101000001',
     ]);
-    expect(versionsAfter('20240228235959', 1, [])).toEqual(['20240229000000']);
+    expect(versionsAfter('20240228235959', 1, PAST)).toEqual(['20240229000000']);
   });
 
-  it('counts on from a version that is not a time, and uses ours in an empty project', () => {
-    expect(versionsAfter('20240101999999', 2, [])).toEqual(['20240102000000', '20240102000001']);
-    expect(versionsAfter('7', 2, [])).toEqual(['8', '9']);
-    expect(versionsAfter(undefined, 2, ['20261201100000', '20261201100100'])).toEqual([
-      '20261201100000',
-      '20261201100100',
-    ]);
+  it('counts on from a version that is not a time', () => {
+    expect(versionsAfter('20240101999999', 2, PAST)).toEqual(['20240102000000', '20240102000001']);
+    expect(versionsAfter('7', 2, PAST)).toEqual(['20200101000000', '20200101000001']);
+  });
+
+  it("never starts before now: the project's next migration (named by the clock) sorts after ours", () => {
+    const now = new Date('2026-12-01T07:43:12.700Z');
+    expect(versionsAfter(undefined, 2, now)).toEqual(['20261201074312', '20261201074313']);
+    expect(versionsAfter('20250301120000', 1, now)).toEqual(['20261201074312']);
+    expect(versionsAfter('20301231235959', 1, now)).toEqual(['20310101000000']);
   });
 });
 

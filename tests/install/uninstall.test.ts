@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
 import { migrate, pgliteExecutor } from '../../dev/migrations.ts';
 import { init } from '../../cli/install/init.ts';
 import { uninstall } from '../../cli/install/uninstall.ts';
@@ -52,10 +51,9 @@ async function uninstallProject(dir: string, opts: { dropData?: boolean; dryRun?
   return { code, ...c };
 }
 
-/** The fixture's newest migration is 20250301120000; ours follow it a second apart, then this. */
-const UNINSTALL = `supabase/migrations/${
-  20250301120000 + readdirSync(new URL('../../supabase/migrations/', import.meta.url)).length + 1
-}_user_sync_uninstall.sql`;
+/** The uninstall migration in a tree: the one file named so. */
+const uninstallFile = (tree: Record<string, string>) =>
+  Object.keys(tree).find((p) => /^supabase\/migrations\/\d{14}_user_sync_uninstall\.sql$/.test(p))!;
 
 describe('uninstall, in the project', () => {
   it('writes its migration after the newest and takes back our files, config and marker', async () => {
@@ -67,6 +65,13 @@ describe('uninstall, in the project', () => {
     expect(err).toEqual([]);
     expect(code).toBe(0);
     const after = await readTree(dir);
+    const UNINSTALL = uninstallFile(after);
+    // After every migration of the project's and ours.
+    expect(
+      UNINSTALL >
+        Object.keys(installed).filter((p) => p.startsWith('supabase/migrations/')).sort().at(-1)!,
+    )
+      .toBe(true);
 
     // Left: the user's files as they were, our migrations (history) and the uninstall migration.
     const ours = Object.keys(installed).filter((p) =>
@@ -148,7 +153,9 @@ describe('uninstall, in the project', () => {
     const { code, out } = await uninstallProject(dir, { dryRun: true });
     expect(code).toBe(0);
     expect(await treeHash(dir)).toBe(hash);
-    expect(out.join('\n')).toContain(`create  ${UNINSTALL}`);
+    expect(out.join('\n')).toMatch(
+      /create {2}supabase\/migrations\/\d{14}_user_sync_uninstall\.sql/,
+    );
     expect(out.join('\n')).toContain('delete  supabase/functions/user-sync/index.ts');
     expect(out.join('\n')).toContain('-[functions.user-sync]');
   });
@@ -418,8 +425,9 @@ describe.each(targets)('the uninstall migration on %s', (_name, open, enabled) =
     try {
       const dir = await makeProject();
       await initProject(dir);
+      // Dated ahead of any clock: it must run after ours, which start at the time of init.
       await writeFile(
-        join(dir, 'supabase/migrations/20260101000000_theirs_on_ours.sql'),
+        join(dir, 'supabase/migrations/29990101000000_theirs_on_ours.sql'),
         `create view public.my_roles as select role from user_sync.roles;
          alter table public.todos add column author_role text references user_sync.roles (role);
          create table public.posts (id int primary key, author uuid references public.users (id));\n`,

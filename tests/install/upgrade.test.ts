@@ -59,8 +59,9 @@ async function cli(args: string[], payloadRoot: string) {
 async function oldInstall(): Promise<string> {
   const dir = await makeProject();
   expect((await cli(['init', '--project', dir], oldRoot)).code).toBe(0);
+  // Dated ahead of any clock, so "after the newest" names one version whatever the time is.
   await writeFile(
-    join(dir, 'supabase/migrations/20250401000000_todo_tags.sql'),
+    join(dir, 'supabase/migrations/29990401000000_todo_tags.sql'),
     'alter table public.todos add column tags text[];\n',
   );
   return dir;
@@ -85,13 +86,13 @@ describe('upgrade from 0.2.0', () => {
     const after = await readTree(dir);
     const text = out.join('\n');
 
-    // One new migration: ours that 0.2.0 lacked, after the user's newest (20250401000000).
+    // One new migration: ours that 0.2.0 lacked, after the user's newest (29990401000000).
     const added = Object.keys(after).filter((p) => !(p in before)).sort();
     const suffix = dropped.slice(15);
     expect(added.filter((p) => p.startsWith('supabase/migrations/'))).toEqual([
-      `supabase/migrations/20250401000001_${suffix}`,
+      `supabase/migrations/29990401000001_${suffix}`,
     ]);
-    expect(after[`supabase/migrations/20250401000001_${suffix}`]).toBe(
+    expect(after[`supabase/migrations/29990401000001_${suffix}`]).toBe(
       await readFile(join(REPO, 'supabase/migrations', dropped), 'utf8'),
     );
 
@@ -126,12 +127,12 @@ describe('upgrade from 0.2.0', () => {
     // Nothing else new, and the user's own files untouched.
     expect(added).toEqual([
       'supabase/functions/user-sync/index.ts.user-sync-backup',
-      `supabase/migrations/20250401000001_${suffix}`,
+      `supabase/migrations/29990401000001_${suffix}`,
     ]);
     for (
       const path of [
         'supabase/config.toml',
-        'supabase/migrations/20250401000000_todo_tags.sql',
+        'supabase/migrations/29990401000000_todo_tags.sql',
         'supabase/functions/hello/index.ts',
       ]
     ) {
@@ -142,7 +143,7 @@ describe('upgrade from 0.2.0', () => {
     const marker = JSON.parse(after['supabase/user-sync.json']!) as Marker;
     expect(marker.version).toBe(newVersion);
     expect(marker.migrations.map((m) => m.ours)).toEqual(payload.migrations.map((m) => m.file));
-    expect(marker.migrations.at(-1)!.file).toBe(`20250401000001_${suffix}`);
+    expect(marker.migrations.at(-1)!.file).toBe(`29990401000001_${suffix}`);
     expect(Object.keys(marker.files).sort()).toEqual(payload.files.map((f) => f.path).sort());
     for (const [path, hash] of Object.entries(marker.files)) {
       expect(hash, path).toBe(sha256(after[path]!));
@@ -179,7 +180,7 @@ describe('upgrade from 0.2.0', () => {
     expect(text).toContain(
       'create  supabase/tests/database/user_sync_05_resync.test.sql.user-sync-backup',
     );
-    expect(text).toContain(`create  supabase/migrations/20250401000001_${dropped.slice(15)}`);
+    expect(text).toContain(`create  supabase/migrations/29990401000001_${dropped.slice(15)}`);
     expect(text).toContain('Would change (dry run, nothing written)');
   });
 });
