@@ -90,7 +90,17 @@ export function init(opts: InitOptions = {}): Promise<ExitCode> {
 
     const migrations = await projectMigrations(root);
     const found = await usersTableInProject(root, migrations);
-    if (found) throw new InstallError(FOREIGN_USERS(`${found.file} (line ${found.line})`));
+    if (found) {
+      // Our own users-table migration, kept after an uninstall without --drop-data: the table
+      // it made is still there, with the rows uninstall promised to keep.
+      throw new InstallError(
+        /_user_sync_users_table\.sql$/.test(found.file)
+          ? `public.users is still there from an earlier supabase-user-sync install (${found.file}), ` +
+            'kept with its rows by `uninstall` without --drop-data. Move it aside as ' +
+            `docs/migrating.md (${MIGRATING_DOC}) shows, then run init again.`
+          : FOREIGN_USERS(`${found.file} (line ${found.line})`),
+      );
+    }
     if (opts.dbUrl !== undefined) {
       const check = opts.checkDatabase ?? checkDatabaseUrl;
       let state: DatabaseState;

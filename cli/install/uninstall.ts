@@ -137,6 +137,10 @@ export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
     io.out('  3. Delete the deployed function:');
     io.out('       npx supabase functions delete user-sync');
     io.out(
+      '  4. Unschedule any pg_cron job or cron entry that calls resync_users, prune_audit or',
+    );
+    io.out('     supabase-user-sync resync: they fail once the migration is applied.');
+    io.out(
       `Our migrations already applied stay in ${MIGRATIONS_DIR}/: they are your database's history.` +
         (dropData ? '' : ' public.users and public.user_sync_audit keep their rows.'),
     );

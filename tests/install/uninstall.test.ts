@@ -167,7 +167,7 @@ describe('uninstall, in the project', () => {
     const again = capture();
     expect(await init({ project: kept, io: again.io })).toBe(2);
     expect(again.err.join('\n')).toMatch(
-      /_user_sync_users_table\.sql \(line \d+\) has a public\.users of its own/,
+      /public\.users is still there from an earlier supabase-user-sync install \(supabase\/migrations\/\d{14}_user_sync_users_table\.sql\), kept with its rows by `uninstall` without --drop-data/,
     );
 
     const dropped = await makeProject();
