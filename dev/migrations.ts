@@ -11,6 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { PGliteInterface, Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import type { Sql, TransactionSql } from 'postgres';
+import { sqlSegments } from '../cli/sql-scan.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const MIGRATIONS_DIR = `${ROOT}supabase/migrations`;
@@ -123,69 +124,36 @@ const WORD = /[A-Za-z_][A-Za-z0-9_$]*/y;
 export function splitStatements(script: string): string[] {
   const statements: string[] = [];
   let start = 0;
-  let i = 0;
   let depth = 0; // parentheses
   let atomic = 0; // BEGIN ATOMIC ... END bodies
-  const n = script.length;
   const push = (end: number) => {
     const text = script.slice(start, end).replace(/;+$/, '').trim();
     if (text.length > 0) statements.push(text);
     start = end;
   };
-  while (i < n) {
-    const c = script[i];
-    const next = script[i + 1];
-    if (c === '-' && next === '-') {
-      const eol = script.indexOf('\n', i);
-      i = eol === -1 ? n : eol + 1;
-    } else if (c === '/' && next === '*') {
-      let nest = 1;
-      i += 2;
-      while (i < n && nest > 0) {
-        if (script[i] === '/' && script[i + 1] === '*') {
-          nest++;
-          i += 2;
-        } else if (script[i] === '*' && script[i + 1] === '/') {
-          nest--;
-          i += 2;
-        } else i++;
-      }
-    } else if (c === "'" || c === '"') {
-      i++;
-      while (i < n) {
-        if (script[i] === c) {
-          if (script[i + 1] === c) i += 2;
-          else break;
-        } else i++;
+  // Only code can end a statement: comments, strings, quoted names and dollar bodies are skipped.
+  for (const segment of sqlSegments(script)) {
+    if (segment.kind !== 'code') continue;
+    let i = segment.start;
+    while (i < segment.end) {
+      const c = script[i]!;
+      if (c === '(') depth++;
+      else if (c === ')') depth = Math.max(0, depth - 1);
+      else if (c === ';' && depth === 0 && atomic === 0) push(i + 1);
+      else if (/[A-Za-z_]/.test(c)) {
+        WORD.lastIndex = i;
+        const word = WORD.exec(script)?.[0] ?? 'x';
+        const lower = word.toLowerCase();
+        if (lower === 'atomic' && /\bbegin\s*$/i.test(script.slice(Math.max(0, i - 20), i))) {
+          atomic++;
+        } else if (lower === 'end' && atomic > 0 && depth === 0) atomic--;
+        i += word.length;
+        continue;
       }
       i++;
-    } else if (c === '$') {
-      const tag = /^\$[A-Za-z0-9_]*\$/.exec(script.slice(i, i + 64))?.[0];
-      if (tag !== undefined && !/^\$[0-9]/.test(tag)) {
-        const close = script.indexOf(tag, i + tag.length);
-        i = close === -1 ? n : close + tag.length;
-      } else i++;
-    } else if (c === '\\') {
-      i += 2;
-    } else if (c === '(') {
-      depth++;
-      i++;
-    } else if (c === ')') {
-      depth = Math.max(0, depth - 1);
-      i++;
-    } else if (c === ';' && depth === 0 && atomic === 0) {
-      i++;
-      push(i);
-    } else if (/[A-Za-z_]/.test(c ?? '')) {
-      WORD.lastIndex = i;
-      const word = WORD.exec(script)?.[0] ?? 'x';
-      const lower = word.toLowerCase();
-      if (lower === 'atomic' && /\bbegin\s*$/i.test(script.slice(Math.max(0, i - 20), i))) atomic++;
-      else if (lower === 'end' && atomic > 0 && depth === 0) atomic--;
-      i += word.length;
-    } else i++;
+    }
   }
-  push(n);
+  push(script.length);
   return statements;
 }
 

@@ -7,66 +7,28 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MIGRATIONS_DIR } from './payload.ts';
 import type { ProjectMigration } from './project.ts';
+import { sqlSegments } from '../sql-scan.ts';
 
 /**
  * The SQL with comments removed and single-quoted string contents blanked (so neither can look
- * like a statement), quoted identifiers and dollar-quoted bodies kept (a DO block can create a
- * table). Offsets are kept: every removed character becomes a space.
+ * like a statement), quoted identifiers kept, and dollar-quoted bodies treated the same way
+ * inside (a DO block can create a table). Offsets are kept: every removed character becomes a
+ * space.
  */
 export function codeOnly(sql: string): string {
   const out = sql.split('');
   const blank = (from: number, to: number) => {
-    for (let k = from; k < to && k < out.length; k++) if (out[k] !== '\n') out[k] = ' ';
+    for (let k = from; k < to; k++) if (out[k] !== '\n') out[k] = ' ';
   };
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i];
-    const next = sql[i + 1];
-    if (c === '-' && next === '-') {
-      const eol = sql.indexOf('\n', i);
-      const end = eol === -1 ? n : eol;
-      blank(i, end);
-      i = end;
-    } else if (c === '/' && next === '*') {
-      const start = i;
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') {
-          depth++;
-          i += 2;
-        } else if (sql[i] === '*' && sql[i + 1] === '/') {
-          depth--;
-          i += 2;
-        } else i++;
-      }
-      blank(start, i);
-    } else if (c === "'") {
-      // E'…' strings take backslash escapes; standard strings only doubled quotes.
-      const escapes = i > 0 && /[eE]/.test(sql[i - 1] ?? '') &&
-        !/[A-Za-z0-9_$]/.test(sql[i - 2] ?? '');
-      const start = i;
-      i++;
-      while (i < n) {
-        if (escapes && sql[i] === '\\') i += 2;
-        else if (sql[i] === "'") {
-          if (sql[i + 1] === "'") i += 2;
-          else break;
-        } else i++;
-      }
-      i++;
-      blank(start + 1, i - 1);
-    } else if (c === '"') {
-      i++;
-      while (i < n) {
-        if (sql[i] === '"') {
-          if (sql[i + 1] === '"') i += 2;
-          else break;
-        } else i++;
-      }
-      i++;
-    } else i++;
+  for (const { kind, start, end } of sqlSegments(sql)) {
+    if (kind === 'comment') blank(start, end);
+    else if (kind === 'string') blank(start + 1, end - 1);
+    else if (kind === 'dollar') {
+      const tag = /^\$[A-Za-z0-9_]*\$/.exec(sql.slice(start))![0];
+      const bodyEnd = Math.max(start + tag.length, end - tag.length);
+      const body = codeOnly(sql.slice(start + tag.length, bodyEnd));
+      out.splice(start + tag.length, body.length, ...body.split(''));
+    }
   }
   return out.join('');
 }

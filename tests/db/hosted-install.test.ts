@@ -3,7 +3,10 @@
 // which is no superuser and owns nothing in `auth`. The first edition failed here with "must be
 // owner of relation users" (it dropped triggers on auth.users). Server only.
 
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import postgres from 'postgres';
+import { MIGRATIONS_DIR, splitStatements } from '../../dev/migrations.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHostedDatabase, pushMigrations } from '../helpers/cluster.ts';
 import {
@@ -44,6 +47,24 @@ describe.skipIf(!SERVER)('a fresh install as hosted postgres (server only)', () 
         'user_sync_after_insert',
         'user_sync_after_update',
       ]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  // `npm run db:migrate` and PGlite record what the CLI records: dev/migrations.ts splits each
+  // file into the same statements (a statement it cut wrongly would apply differently there).
+  it('splits every migration into the statements the real CLI recorded', async () => {
+    const sql = admin();
+    try {
+      const recorded = await sql<{ file: string; statements: string[] }[]>`
+        select version || '_' || name || '.sql' as file, statements
+          from supabase_migrations.schema_migrations order by version`;
+      const ours = await Promise.all((await migrationFiles()).map(async (m) => ({
+        file: m.file,
+        statements: splitStatements(await readFile(join(MIGRATIONS_DIR, m.file), 'utf8')),
+      })));
+      expect(recorded.map((r) => ({ ...r }))).toEqual(ours);
     } finally {
       await sql.end({ timeout: 5 });
     }
