@@ -96,8 +96,9 @@ export function init(opts: InitOptions = {}): Promise<ExitCode> {
       throw new InstallError(
         /_user_sync_users_table\.sql$/.test(found.file)
           ? `public.users is still there from an earlier supabase-user-sync install (${found.file}), ` +
-            'kept with its rows by `uninstall` without --drop-data. Move it aside as ' +
-            `docs/migrating.md (${MIGRATING_DOC}) shows, then run init again.`
+            'kept with its rows by `uninstall` without --drop-data. In a migration of yours, move ' +
+            'it aside with its index users_role and the table public.user_sync_audit (rename ' +
+            `or drop them), as docs/migrating.md (${MIGRATING_DOC}) shows, then run init again.`
           : FOREIGN_USERS(`${found.file} (line ${found.line})`),
       );
     }

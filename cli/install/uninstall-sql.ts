@@ -132,7 +132,21 @@ export function uninstallSql({ version, dropData, date }: UninstallSqlOptions): 
     "  where coalesce(x.schema, '') not in (" + list(SCHEMAS) + ')',
     '    and coalesce((select c.relnamespace from pg_catalog.pg_class c where c.oid = x.rel), 0)',
     '      <> all (v_schemas)',
-    '    and coalesce(x.rel, 0) <> all (v_tables)',
+    // With the data kept, the two tables stay, and so does whatever of the user's is on them:
+    // a policy or default there that uses ours would be dropped silently by the cascade (a
+    // restrictive policy gone gives users more access). Only our own objects on them are exempt:
+    // the audit trigger and the role column's foreign key, dropped explicitly below.
+    ...(dropData ? ['    and coalesce(x.rel, 0) <> all (v_tables)'] : [
+      '    and not exists (',
+      '      select from pg_catalog.pg_trigger t',
+      "      where x.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass and t.oid = x.objid",
+      "        and t.tgrelid = pg_catalog.to_regclass('public.users') and t.tgname = 'user_sync_audit')",
+      '    and not exists (',
+      '      select from pg_catalog.pg_constraint c',
+      "      where x.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass and c.oid = x.objid",
+      "        and c.conrelid = pg_catalog.to_regclass('public.users') and c.contype = 'f'",
+      "        and c.confrelid = pg_catalog.to_regclass('user_sync.roles'))",
+    ]),
     '    and x.objid <> all (v_functions)',
     '    and not exists (',
     '      select from pg_catalog.pg_trigger t',

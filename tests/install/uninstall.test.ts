@@ -453,4 +453,34 @@ describe.each(targets)('the uninstall migration on %s', (_name, open, enabled) =
       await db.close();
     }
   });
+
+  // With the data kept, the tables stay: what the user put on them that uses ours must stop the
+  // uninstall too, or the cascade would drop it silently (a restrictive policy gone is more
+  // access, not less).
+  it.skipIf(!enabled)(
+    'keeping the data, stops on a policy of theirs on public.users that reads ours',
+    async () => {
+      const db = await open();
+      try {
+        const dir = await makeProject();
+        await initProject(dir);
+        await writeFile(
+          join(dir, 'supabase/migrations/29990101000000_restrict_roles.sql'),
+          `create policy only_known_roles on public.users as restrictive for select to authenticated
+           using (exists (select 1 from user_sync.roles r where r.role = users.role));\n`,
+        );
+        await db.apply(dir);
+        expect((await uninstallProject(dir)).code).toBe(0);
+        const error = await db.apply(dir).then(() => '', (e: Error) => e.message);
+        expect(error).toContain('objects of yours depend on what it drops');
+        expect(error).toContain('policy only_known_roles on public.users');
+        const [policy] = await db.client.query<{ n: number }>(
+          `select count(*)::int as n from pg_policy where polname = 'only_known_roles'`,
+        );
+        expect(policy!.n).toBe(1);
+      } finally {
+        await db.close();
+      }
+    },
+  );
 });
