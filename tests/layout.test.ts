@@ -16,8 +16,8 @@ async function sources(dir: string): Promise<string[]> {
 /** Every relative import of a file, as a path from the repository root. */
 async function localImports(file: string): Promise<string[]> {
   const text = await readFile(join(ROOT, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)];
-  return specifiers.map((m) => relative(ROOT, resolve(ROOT, dirname(file), m[1]!)));
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*(['"])(\.{1,2}\/[^'"]+)\1/g)];
+  return specifiers.map((m) => relative(ROOT, resolve(ROOT, dirname(file), m[2]!)));
 }
 
 async function importsOutside(dirs: string[], allowed: RegExp): Promise<string[]> {

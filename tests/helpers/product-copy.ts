@@ -19,7 +19,9 @@ export async function productCopy(): Promise<ProductCopy> {
     cwd: ROOT,
     maxBuffer: 16 * 1024 * 1024,
   });
-  const files = stdout.split('\n').filter((f) => f && !/^(tests|bench)\//.test(f));
+  // node_modules is linked below (a clone may hold it as a symlink, which `node_modules/` in
+  // .gitignore does not match).
+  const files = stdout.split('\n').filter((f) => f && !/^(tests|bench)\/|^node_modules$/.test(f));
   for (const file of files) {
     await mkdir(dirname(join(dir, file)), { recursive: true });
     await cp(join(ROOT, file), join(dir, file)).catch((e) => {

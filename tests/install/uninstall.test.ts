@@ -38,7 +38,9 @@ import {
 
 afterAll(cleanup);
 
-const NOW = new Date('2026-12-24T10:00:00Z');
+// Before every migration here, so the uninstall's version comes from the newest, not the clock
+// (versionsAfter takes the later of the two; tests/install/parts.test.ts covers the clock).
+const NOW = new Date('2020-01-01T00:00:00Z');
 
 async function initProject(dir: string): Promise<void> {
   const c = capture();
@@ -66,12 +68,16 @@ describe('uninstall, in the project', () => {
     expect(code).toBe(0);
     const after = await readTree(dir);
     const UNINSTALL = uninstallFile(after);
-    // After every migration of the project's and ours.
+    // One second after the newest migration, the project's and ours.
+    const newest = Object.keys(installed).filter((p) => p.startsWith('supabase/migrations/'))
+      .map((p) => p.slice('supabase/migrations/'.length, 'supabase/migrations/'.length + 14))
+      .sort().at(-1)!;
+    const asDate = (v: string) =>
+      Date.parse(v.replace(/(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)/, '$1-$2-$3T$4:$5:$6Z'));
     expect(
-      UNINSTALL >
-        Object.keys(installed).filter((p) => p.startsWith('supabase/migrations/')).sort().at(-1)!,
+      asDate(UNINSTALL.slice('supabase/migrations/'.length, -'_user_sync_uninstall.sql'.length)),
     )
-      .toBe(true);
+      .toBe(asDate(newest) + 1000);
 
     // Left: the user's files as they were, our migrations (history) and the uninstall migration.
     const ours = Object.keys(installed).filter((p) =>

@@ -164,8 +164,11 @@ describe.skipIf(!SERVER)('npx supabase-user-sync in a user project (server only)
     expect(added.some((p) => /^supabase\/tests\/database\/.+\.test\.sql$/.test(p))).toBe(true);
     const ours = added.filter((p) => p.startsWith('supabase/migrations/'));
     expect(ours.length).toBeGreaterThan(0);
-    // Every migration of ours comes after the project's newest, in our order.
+    // Every migration of ours comes after the project's newest, in our order, with our names.
     for (const file of ours) expect(file > 'supabase/migrations/20250301120000').toBe(true);
+    expect(ours.map((f) => f.slice('supabase/migrations/'.length + 15))).toEqual(
+      (await readdir(join(ROOT, 'supabase/migrations'))).sort().map((f) => f.slice(15)),
+    );
     expect(run.stdout).toMatch(/db push/);
     expect(run.stdout).toMatch(/functions deploy user-sync/);
   }, 300_000);
@@ -324,7 +327,9 @@ describe.skipIf(!SERVER)('upgrade from the 0.2.0 package (server only)', () => {
     const added = (await readdir(join(project, 'supabase/migrations'))).filter((f) =>
       !before.has(f)
     );
-    expect(added.length).toBeGreaterThan(0);
+    // Exactly the migration 0.2.0 did not have, after everything already there.
+    expect(added.map((f) => f.slice(15))).toEqual(['user_sync_releases.sql']);
+    expect(added[0]!.slice(0, 14) > [...before].sort().at(-1)!.slice(0, 14)).toBe(true);
     await pushMigrations(url(database, 'postgres'), project);
     const applied = await query<{ name: string }>(
       database,

@@ -2,7 +2,8 @@
 // (the server run) and pg_prove is on PATH, tests/pgtap/suite.ts starts a hosted-shaped cluster
 // of its own, runs the suite with pg_prove as `postgres` on the migrated install (it must pass
 // and leave the project's own data as it was), then on four broken copies (each must fail).
-// Elsewhere it is skipped: the suite itself needs a real PostgreSQL with pgtap.
+// On PGlite it is skipped: the suite itself needs a real PostgreSQL with pgtap. A server run
+// without pg_prove fails.
 
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,15 @@ import { type AcceptanceReport, BREAKAGES, describeReport, runAcceptance } from 
 
 const SERVER = Boolean(process.env.DATABASE_URL);
 const PG_PROVE = spawnSync('pg_prove', ['--version'], { stdio: 'ignore' }).status === 0;
+
+// A server run without pg_prove would pass by skipping the suite: say so instead (.ci/run installs
+// it; `apt-get install libtap-parser-sourcehandler-pgtap-perl postgresql-15-pgtap`).
+describe.runIf(SERVER && !PG_PROVE)('pgTAP acceptance suite needs pg_prove on a server run', () => {
+  it('finds pg_prove on PATH', () => {
+    expect(PG_PROVE, 'pg_prove not found: apt-get install libtap-parser-sourcehandler-pgtap-perl')
+      .toBe(true);
+  });
+});
 
 describe.skipIf(!SERVER || !PG_PROVE)('pgTAP acceptance suite (server run with pg_prove)', () => {
   let report: AcceptanceReport;
