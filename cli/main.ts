@@ -25,7 +25,8 @@ Commands:
                --db-url <url>   also check that database for a public.users of its own
                --project <dir>  the project root (default: the current directory)
   upgrade    move an install to this version: new migrations, new function and pgTAP files
-             (a file you changed is shown as a diff and kept as <file>.user-sync-backup)
+             (a file you changed that this version changes too is shown as a diff and kept
+             as <file>.user-sync-backup; one it does not change stays as you left it)
                --dry-run, --project <dir>
   uninstall  write a migration that removes supabase-user-sync from the database (public.users
              and public.user_sync_audit keep their rows), and remove its files and config
@@ -98,6 +99,16 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<number
     io.out(USAGE);
     return EXIT.ok;
   }
+  // An unset variable (--db-url "$DATABASE_URL") arrives empty, and postgres.js would take that
+  // as its default, a database on localhost: the check would answer for the wrong database.
+  const dbUrl = values['db-url'];
+  if (typeof dbUrl === 'string' && dbUrl.trim() === '') {
+    io.err(
+      `supabase-user-sync ${command}: --db-url needs a postgres:// URL; it was empty (an unset ` +
+        'variable?).',
+    );
+    return EXIT.usage;
+  }
   const common = {
     project: values.project as string | undefined,
     dryRun: values['dry-run'] === true,
@@ -106,7 +117,7 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<number
   };
   switch (command) {
     case 'init':
-      return init({ ...common, dbUrl: values['db-url'] as string | undefined });
+      return init({ ...common, dbUrl: dbUrl as string | undefined });
     case 'upgrade':
       return upgrade(common);
     default:

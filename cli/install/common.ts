@@ -1,12 +1,11 @@
 // What init, upgrade and uninstall share: new migration files named after the project's newest,
 // and printing a plan.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Change, describeChanges } from './changes.ts';
 import type { Output } from './errors.ts';
 import { MIGRATIONS_DIR, type PayloadMigration } from './payload.ts';
 import {
+  entryExists,
   type MarkerMigration,
   newestVersion,
   type ProjectMigration,
@@ -39,11 +38,12 @@ export function migrationChanges(
   return { changes, recorded };
 }
 
-/** The paths of `create` changes that exist already (nothing is ever overwritten). */
+/**
+ * The paths of `create` changes that exist already (nothing is ever overwritten). A symbolic
+ * link to nothing counts: it is in the way as much as a file (a 'wx' write fails on it).
+ */
 export function existingTargets(root: string, changes: Change[]): string[] {
-  return changes.filter((c) => c.kind === 'create' && existsSync(join(root, c.path))).map((c) =>
-    c.path
-  );
+  return changes.filter((c) => c.kind === 'create' && entryExists(root, c.path)).map((c) => c.path);
 }
 
 /** Prints the plan: what it would do (dry run) or what it did. */

@@ -1,8 +1,6 @@
 // `supabase-user-sync init`: installs the migrations, the function, its config.toml tables and the
 // pgTAP suite into the user's Supabase project, and records what it wrote in supabase/user-sync.json.
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { applyChanges, type Change } from './changes.ts';
 import { existingTargets, migrationChanges, printChanges } from './common.ts';
 import { mergeConfig } from './config-toml.ts';
@@ -25,6 +23,7 @@ import {
   MIGRATING_DOC,
   projectMigrations,
   readMarker,
+  readProjectFile,
   sha256,
 } from './project.ts';
 import { checkDatabaseUrl, type DatabaseState, usersTableInProject } from './users-table.ts';
@@ -124,7 +123,7 @@ export function init(opts: InitOptions = {}): Promise<ExitCode> {
       if (state.hasUsers) throw new InstallError(FOREIGN_USERS('The database at --db-url'));
     }
 
-    const configBefore = await readFile(join(root, CONFIG_PATH), 'utf8');
+    const configBefore = await readProjectFile(root, CONFIG_PATH);
     const config = mergeConfig(configBefore);
 
     const { changes: migrationWrites, recorded } = migrationChanges(

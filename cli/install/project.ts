@@ -2,9 +2,9 @@
 // newest version, and our install marker (supabase/user-sync.json).
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { InstallError } from './errors.ts';
 import { MIGRATIONS_DIR, PACKAGE_NAME } from './payload.ts';
 
@@ -17,13 +17,52 @@ export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** A text file's content, or undefined where there is no such file. */
-export async function readIfExists(path: string): Promise<string | undefined> {
+/** Whether anything is at `path` under `root`, a symbolic link to nothing too. */
+export function entryExists(root: string, path: string): boolean {
+  return lstatSync(join(root, path), { throwIfNoEntry: false }) !== undefined;
+}
+
+/**
+ * What an fs error on the project's `path` means to its owner, as an exit-2 error naming the
+ * path: a project entry we cannot read is theirs to mend, not an unexpected error.
+ */
+function unreadable(root: string, path: string, error: unknown, folder = false): InstallError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' && entryExists(root, path)
+    ? 'it is a symbolic link to nothing'
+    : code === 'ELOOP'
+    ? 'it is a loop of symbolic links'
+    : code === 'EISDIR'
+    ? 'it is a folder, not a file'
+    : code === 'ENOTDIR'
+    ? (folder ? 'it is a file, not a folder' : 'a folder on its path is a file')
+    : code === 'EACCES' || code === 'EPERM'
+    ? 'permission denied'
+    : (error as Error).message;
+  return new InstallError(`cannot read ${path}: ${reason}`);
+}
+
+/** A text file of the project (`path` relative to `root`), or exit 2 naming it. */
+export async function readProjectFile(root: string, path: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return await readFile(join(root, path), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    throw unreadable(root, path, error);
+  }
+}
+
+/** readProjectFile, or undefined where nothing is there (a link to nothing is something). */
+export async function readProjectFileIfExists(
+  root: string,
+  path: string,
+): Promise<string | undefined> {
+  try {
+    return await readFile(join(root, path), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !entryExists(root, path)) {
+      return undefined;
+    }
+    throw unreadable(root, path, error);
   }
 }
 
@@ -50,8 +89,10 @@ export async function projectMigrations(root: string): Promise<ProjectMigration[
   try {
     entries = await readdir(join(root, MIGRATIONS_DIR));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' &&
+      !entryExists(root, MIGRATIONS_DIR);
+    if (missing) return [];
+    throw unreadable(root, MIGRATIONS_DIR, error, true);
   }
   return entries
     .map((file) => ({ file, match: /^(\d+)_.*\.sql$/.exec(file) }))
@@ -144,32 +185,84 @@ export interface Marker {
   config: MarkerConfig;
 }
 
-export async function readMarker(root: string): Promise<Marker | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(root, MARKER_PATH), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** What compareVersions takes: x.y.z, a pre-release after a dash, build metadata after a plus. */
+const VERSION = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A path we may have written: relative, inside supabase/, no `..`. upgrade and uninstall delete
+ * the marker's files, so a marker edited by hand must not reach outside the project.
+ */
+function isInstallPath(path: string): boolean {
+  const parts = path.split(/[\\/]/);
+  return !isAbsolute(path) && !/^[A-Za-z]:/.test(path) && parts[0] === 'supabase' &&
+    parts.length > 1 && !parts.includes('..') && !parts.includes('');
+}
+
+/** What is wrong with a parsed marker, as a phrase; undefined where nothing is. */
+function markerProblem(marker: unknown): string | undefined {
+  if (!isObject(marker)) {
+    return `it holds ${Array.isArray(marker) ? 'a list' : JSON.stringify(marker)}, not an object`;
   }
-  let marker: Partial<Marker>;
+  const { package: name, version, migrations, files, config } = marker;
+  if (name !== PACKAGE_NAME) {
+    return `package is ${JSON.stringify(name)}, not ${JSON.stringify(PACKAGE_NAME)}`;
+  }
+  if (typeof version !== 'string' || !VERSION.test(version)) {
+    return `version ${JSON.stringify(version)} is not a version like 0.3.0`;
+  }
+  if (!Array.isArray(migrations)) return 'migrations is not a list';
+  const bad = migrations.findIndex((m) =>
+    !isObject(m) || typeof m.ours !== 'string' || typeof m.file !== 'string' ||
+    typeof m.sha256 !== 'string'
+  );
+  if (bad >= 0) return `migrations[${bad}] is not an object with the strings ours, file and sha256`;
+  if (!isObject(files)) return 'files is not an object of paths and sha256s';
+  for (const [path, sha] of Object.entries(files)) {
+    if (!isInstallPath(path)) {
+      return `files has ${JSON.stringify(path)}, which is not a path inside supabase/`;
+    }
+    if (typeof sha !== 'string' || !SHA256.test(sha)) {
+      return `files[${JSON.stringify(path)}] is not a sha256 (64 hex digits)`;
+    }
+  }
+  const configOk = config === undefined || config === null ||
+    (isObject(config) && Array.isArray(config.added) &&
+      config.added.every((t) => typeof t === 'string') &&
+      (config.block === null || typeof config.block === 'string'));
+  if (!configOk) {
+    return 'config is not an object with added (a list of table names) and block (a sha256 or null)';
+  }
+  return undefined;
+}
+
+export async function readMarker(root: string): Promise<Marker | undefined> {
+  const text = await readProjectFileIfExists(root, MARKER_PATH);
+  if (text === undefined) return undefined;
+  let marker: unknown;
   try {
-    marker = JSON.parse(text) as Partial<Marker>;
+    marker = JSON.parse(text);
   } catch (error) {
     throw new InstallError(`${MARKER_PATH} is not valid JSON (${(error as Error).message})`);
   }
-  if (
-    marker.package !== PACKAGE_NAME || typeof marker.version !== 'string' ||
-    !Array.isArray(marker.migrations) || typeof marker.files !== 'object' || marker.files === null
-  ) {
-    throw new InstallError(`${MARKER_PATH} is not a ${PACKAGE_NAME} install marker`);
+  const problem = markerProblem(marker);
+  if (problem !== undefined) {
+    throw new InstallError(
+      `${MARKER_PATH} is not a ${PACKAGE_NAME} install marker: ${problem}. upgrade and uninstall ` +
+        'go by it: put back the one init or upgrade wrote (from your version control).',
+    );
   }
+  const valid = marker as unknown as Marker;
   return {
     package: PACKAGE_NAME,
-    version: marker.version,
-    migrations: marker.migrations,
-    files: marker.files,
-    config: marker.config ?? { added: [], block: null },
+    version: valid.version,
+    migrations: valid.migrations.map(({ ours, file, sha256 }) => ({ ours, file, sha256 })),
+    files: { ...valid.files },
+    config: valid.config ?? { added: [], block: null },
   };
 }
 
@@ -180,7 +273,7 @@ export function markerText(marker: Marker): string {
 /** Compares x.y.z versions (a pre-release sorts before its release). */
 export function compareVersions(a: string, b: string): number {
   const parse = (v: string) => {
-    const m = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?/.exec(v.trim());
+    const m = VERSION.exec(v.trim());
     if (!m) throw new InstallError(`not a version: ${v}`, 1);
     return { nums: [Number(m[1]), Number(m[2]), Number(m[3])], pre: m[4] };
   };

@@ -3,9 +3,6 @@
 // wrote and the user left unchanged, [functions.user-sync] (and our hook sections while unchanged)
 // from config.toml, and the marker. The migrations already applied stay: they are history.
 
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { applyChanges, type Change } from './changes.ts';
 import { printChanges } from './common.ts';
 import { removeFromConfig } from './config-toml.ts';
@@ -21,12 +18,14 @@ import {
 import { MIGRATIONS_DIR } from './payload.ts';
 import {
   CONFIG_PATH,
+  entryExists,
   findProject,
   MARKER_PATH,
   newestVersion,
   projectMigrations,
-  readIfExists,
   readMarker,
+  readProjectFile,
+  readProjectFileIfExists,
   sha256,
   versionsAfter,
 } from './project.ts';
@@ -43,6 +42,18 @@ export interface UninstallOptions {
 }
 
 export const UNINSTALL_SUFFIX = 'user_sync_uninstall.sql';
+
+/**
+ * The user's functions (trigger functions too) whose bodies name ours. The uninstall migration's
+ * check reads pg_depend, and a call inside a function body is text to it: such a function is
+ * left in place and fails when next called. Ours are left out: the two schemas and the API in
+ * public, which the migration drops.
+ */
+export const CALLERS_SQL = `select p.oid::regprocedure from pg_proc p
+ where p.prosrc ~* 'user_sync|sync_user|resync_users|sync_my_user'
+   and p.pronamespace not in ('user_sync'::regnamespace, 'user_sync_api'::regnamespace)
+   and not (p.pronamespace = 'public'::regnamespace and p.proname in ('sync_user',
+     'sync_my_user', 'resync_users', 'hook_custom_access_token', 'hook_before_user_created'));`;
 
 export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
   const io = opts.io ?? consoleOutput;
@@ -73,17 +84,17 @@ export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
         a.localeCompare(b)
       )
     ) {
-      const current = await readIfExists(join(root, path));
+      const current = await readProjectFileIfExists(root, path);
       if (current === undefined) continue;
       if (sha256(current) === recordedSha) changes.push({ kind: 'delete', path, before: current });
       else kept.push(path);
     }
     // Backups an upgrade made of files the user had changed are theirs: they stay.
     for (const path of Object.keys(marker.files)) {
-      if (existsSync(join(root, `${path}${BACKUP_SUFFIX}`))) kept.push(`${path}${BACKUP_SUFFIX}`);
+      if (entryExists(root, `${path}${BACKUP_SUFFIX}`)) kept.push(`${path}${BACKUP_SUFFIX}`);
     }
 
-    const configBefore = await readFile(join(root, CONFIG_PATH), 'utf8');
+    const configBefore = await readProjectFile(root, CONFIG_PATH);
     const config = removeFromConfig(configBefore, marker.config.block);
     if (config.text !== configBefore) {
       changes.push({
@@ -97,7 +108,7 @@ export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
     changes.push({
       kind: 'delete',
       path: MARKER_PATH,
-      before: await readFile(join(root, MARKER_PATH), 'utf8'),
+      before: await readProjectFile(root, MARKER_PATH),
       note: 'the install marker',
     });
 
@@ -132,12 +143,22 @@ export function uninstall(opts: UninstallOptions = {}): Promise<ExitCode> {
     io.out(
       '     (and the auth.users database webhook, if you added one). Do this before the push.',
     );
-    io.out(`  2. Apply ${migration}:`);
+    io.out(
+      '  2. A function or trigger of yours whose body calls ours (sync_user, resync_users,',
+    );
+    io.out(
+      "     sync_my_user, user_sync.*) is not detected by the migration's check and will fail after",
+    );
+    io.out(
+      '     the push. Before pushing, list them in the SQL editor, and change or drop each one:',
+    );
+    for (const line of CALLERS_SQL.split('\n')) io.out(`       ${line}`);
+    io.out(`  3. Apply ${migration}:`);
     io.out('       npx supabase db push');
-    io.out('  3. Delete the deployed function:');
+    io.out('  4. Delete the deployed function:');
     io.out('       npx supabase functions delete user-sync');
     io.out(
-      '  4. Unschedule any pg_cron job or cron entry that calls resync_users, prune_audit or',
+      '  5. Unschedule any pg_cron job or cron entry that calls resync_users, prune_audit or',
     );
     io.out('     supabase-user-sync resync: they fail once the migration is applied.');
     io.out(

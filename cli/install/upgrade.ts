@@ -1,11 +1,9 @@
 // `supabase-user-sync upgrade`: from the installed version (the marker) to this package's. Adds
 // the migrations the install does not have yet, after the project's newest; replaces the function
-// and pgTAP files, showing a diff and keeping a backup of each one the user changed; removes the
-// files we no longer ship, unless the user changed them.
+// and pgTAP files, showing a diff and keeping a backup of each one the user changed (but leaves
+// one the user changed alone where this version does not change it); removes the files we no
+// longer ship, unless the user changed them.
 
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { applyChanges, type Change } from './changes.ts';
 import { migrationChanges, printChanges } from './common.ts';
 import { unifiedDiff } from './diff.ts';
@@ -20,14 +18,16 @@ import {
 import { loadPayload, packageRoot } from './payload.ts';
 import {
   compareVersions,
+  entryExists,
   findProject,
   type Marker,
   MARKER_PATH,
   markerText,
   MIGRATING_DOC,
   projectMigrations,
-  readIfExists,
   readMarker,
+  readProjectFile,
+  readProjectFileIfExists,
   sha256,
 } from './project.ts';
 
@@ -48,7 +48,7 @@ export const BACKUP_SUFFIX = '.user-sync-backup';
 function backupPath(root: string, path: string, taken: Set<string>): string {
   for (let n = 1;; n++) {
     const candidate = `${path}${BACKUP_SUFFIX}${n === 1 ? '' : `-${n}`}`;
-    if (!taken.has(candidate) && !existsSync(join(root, candidate))) {
+    if (!taken.has(candidate) && !entryExists(root, candidate)) {
       taken.add(candidate);
       return candidate;
     }
@@ -93,14 +93,16 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
       opts.now,
     );
 
-    // Files: ours replace theirs; a file the user changed is shown and kept as a backup first.
+    // Files: ours replace theirs; a file the user changed is shown and kept as a backup first,
+    // unless ours is what it was before they changed it: then there is nothing to bring in.
     const changes: Change[] = [...migrationWrites];
     const diffs: string[] = [];
     const backups = new Set<string>();
+    const unchangedByUs: string[] = [];
     const files: Record<string, string> = {};
     for (const file of payload.files) {
       files[file.path] = sha256(file.content);
-      const current = await readIfExists(join(root, file.path));
+      const current = await readProjectFileIfExists(root, file.path);
       const recordedSha = marker.files[file.path];
       if (current === undefined) {
         changes.push({
@@ -111,6 +113,9 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
         });
       } else if (current === file.content) {
         continue;
+      } else if (recordedSha === files[file.path]) {
+        // The marker keeps the sha of what we wrote, so uninstall still leaves their file be.
+        unchangedByUs.push(file.path);
       } else if (recordedSha !== undefined && sha256(current) === recordedSha) {
         changes.push({ kind: 'update', path: file.path, content: file.content, before: current });
       } else {
@@ -141,7 +146,7 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
     const kept: string[] = [];
     for (const [path, recordedSha] of Object.entries(marker.files)) {
       if (path in files) continue;
-      const current = await readIfExists(join(root, path));
+      const current = await readProjectFileIfExists(root, path);
       if (current === undefined) continue;
       if (sha256(current) === recordedSha) {
         changes.push({
@@ -166,7 +171,7 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
       kind: 'update',
       path: MARKER_PATH,
       content: markerText(newMarker),
-      before: await readFile(join(root, MARKER_PATH), 'utf8'),
+      before: await readProjectFile(root, MARKER_PATH),
       note: `${marker.version} → ${payload.version}`,
     });
 
@@ -176,6 +181,11 @@ export function upgrade(opts: UpgradeOptions = {}): Promise<ExitCode> {
       io.out(diff.trimEnd());
     }
     if (diffs.length > 0) io.out('');
+    for (const path of unchangedByUs) {
+      io.out(
+        `Note: ${path}: you changed it, and ${payload.version} does not change it, so yours is kept as it is.`,
+      );
+    }
     for (const path of kept) {
       io.out(
         `Note: ${path} is no longer part of supabase-user-sync, but you changed it, so it stays.`,

@@ -3,10 +3,8 @@
 // CLI applies them, so a table that a later migration renames or drops (docs/migrating.md, step 2)
 // does not count; or asked of the database itself with --db-url.
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { MIGRATIONS_DIR } from './payload.ts';
-import type { ProjectMigration } from './project.ts';
+import { type ProjectMigration, readProjectFile } from './project.ts';
 import { sqlSegments } from '../sql-scan.ts';
 
 /**
@@ -122,17 +120,16 @@ export function usersTableIn(
   return found;
 }
 
-/** usersTableIn over the project's migration files. */
+/** usersTableIn over the project's migration files (exit 2 at the first one it cannot read). */
 export async function usersTableInProject(
   root: string,
   migrations: ProjectMigration[],
 ): Promise<UsersTableFinding | undefined> {
-  const files = await Promise.all(
-    migrations.map(async (m) => ({
-      file: `${MIGRATIONS_DIR}/${m.file}`,
-      sql: await readFile(join(root, MIGRATIONS_DIR, m.file), 'utf8'),
-    })),
-  );
+  const files: Array<{ file: string; sql: string }> = [];
+  for (const m of migrations) {
+    const file = `${MIGRATIONS_DIR}/${m.file}`;
+    files.push({ file, sql: await readProjectFile(root, file) });
+  }
   return usersTableIn(files);
 }
 

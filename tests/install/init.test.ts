@@ -2,7 +2,7 @@
 // alone; the refusals (no config.toml, a public.users of the project's own, a file in the way);
 // the dry run; a second run. The library is driven as the bin drives it (cli/main.ts run()).
 
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,7 +64,6 @@ describe('the payload', () => {
     const pkg = await tempDir('pkg');
     await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'their-app' }));
     const ours = join(pkg, 'node_modules/supabase-user-sync');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(join(ours, 'dist/cli/install'), { recursive: true });
     await writeFile(join(ours, 'package.json'), JSON.stringify({ name: 'supabase-user-sync' }));
     await writeFile(join(ours, 'dist/package.json'), JSON.stringify({ type: 'module' }));
@@ -410,6 +409,82 @@ describe('init refuses', () => {
     expect(err.join('\n')).toContain('supabase/tests/database/user_sync_05_resync.test.sql');
     expect(await treeHash(dir)).toBe(hash);
   });
+
+  it.each<[string, (dir: string) => Promise<void>, string]>([
+    [
+      'a migration that is a dangling symlink',
+      (dir) => symlink('nowhere.sql', join(dir, 'supabase/migrations/20250201000000_gone.sql')),
+      'cannot read supabase/migrations/20250201000000_gone.sql: it is a symbolic link to nothing',
+    ],
+    [
+      'a loop of symlinks',
+      async (dir) => {
+        await symlink(
+          '20250201000001_b.sql',
+          join(dir, 'supabase/migrations/20250201000000_a.sql'),
+        );
+        await symlink(
+          '20250201000000_a.sql',
+          join(dir, 'supabase/migrations/20250201000001_b.sql'),
+        );
+      },
+      'cannot read supabase/migrations/20250201000000_a.sql: it is a loop of symbolic links',
+    ],
+    [
+      'a folder named *.sql',
+      (dir) => mkdir(join(dir, 'supabase/migrations/20250201000000_dir.sql')),
+      'cannot read supabase/migrations/20250201000000_dir.sql: it is a folder, not a file',
+    ],
+    [
+      'supabase/migrations that is a file',
+      async (dir) => {
+        await rm(join(dir, 'supabase/migrations'), { recursive: true });
+        await writeFile(join(dir, 'supabase/migrations'), '');
+      },
+      'cannot read supabase/migrations: it is a file, not a folder',
+    ],
+    [
+      'config.toml that is a folder',
+      async (dir) => {
+        await rm(join(dir, 'supabase/config.toml'));
+        await mkdir(join(dir, 'supabase/config.toml'));
+      },
+      'cannot read supabase/config.toml: it is a folder, not a file',
+    ],
+  ])('%s: names the path (exit 2), without writing', async (_name, damage, message) => {
+    const dir = await makeProject();
+    await damage(dir);
+    const hash = await treeHash(dir);
+    const { code, err } = await initProject(dir);
+    expect(err.join('\n')).toContain(`supabase-user-sync init: ${message}`);
+    expect(code).toBe(2);
+    expect(await treeHash(dir)).toBe(hash);
+  });
+
+  it('a dangling symlink where it would write a file: in the list of files in the way (exit 2)', async () => {
+    const dir = await makeProject();
+    await mkdir(join(dir, 'supabase/functions/user-sync'), { recursive: true });
+    await symlink('gone.ts', join(dir, 'supabase/functions/user-sync/index.ts'));
+    const hash = await treeHash(dir);
+    const { code, err } = await initProject(dir);
+    expect(err.join('\n')).toContain(
+      'these files exist already and init never overwrites a file:\n  supabase/functions/user-sync/index.ts\n',
+    );
+    expect(code).toBe(2);
+    expect(await treeHash(dir)).toBe(hash);
+  });
+
+  it.each(['', '  '])(
+    '--db-url %j: a usage error (exit 2), not the default database',
+    async (url) => {
+      const dir = await makeProject();
+      const hash = await treeHash(dir);
+      const { code, err } = await initProject(dir, ['--db-url', url]);
+      expect(err.join('\n')).toContain('supabase-user-sync init: --db-url needs a postgres:// URL');
+      expect(code).toBe(2);
+      expect(await treeHash(dir)).toBe(hash);
+    },
+  );
 
   it('a config.toml that is not TOML (exit 2)', async () => {
     const dir = await makeProject(userProjectFiles({ 'supabase/config.toml': '[api\nport = 1\n' }));

@@ -1,5 +1,6 @@
 // The installer's small parts on their own: the versions new migrations get, the unified diff
-// (checked against diff -u), and the TOML merge's refusals.
+// (checked against diff -u), the TOML merge's refusals, and the query uninstall's next steps give
+// for the user's functions that call ours.
 
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -9,8 +10,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mergeConfig, removeFromConfig } from '../../cli/install/config-toml.ts';
 import { unifiedDiff } from '../../cli/install/diff.ts';
 import { compareVersions, sha256, versionsAfter } from '../../cli/install/project.ts';
+import { CALLERS_SQL, uninstall } from '../../cli/install/uninstall.ts';
+import { init } from '../../cli/install/init.ts';
 import { codeOnly, usersTableIn } from '../../cli/install/users-table.ts';
-import { cleanup, tempDir, tomlAt, USER_CONFIG } from './fixtures/projects.ts';
+import { preparePglite } from '../helpers/db.ts';
+import {
+  capture,
+  cleanup,
+  makeProject,
+  tempDir,
+  tomlAt,
+  USER_CONFIG,
+} from './fixtures/projects.ts';
 
 afterAll(cleanup);
 
@@ -188,5 +199,42 @@ describe('finding public.users in migrations', () => {
       }]),
     )
       .toEqual({ file: '1.sql', line: 1 });
+  });
+});
+
+// The uninstall migration's check sees what depends on ours in the catalog (a view, a default, a
+// policy); a call inside a function body is text, so the next steps give the user a query.
+describe("uninstall's next steps: the user's functions that call ours", () => {
+  it('are named after an uninstall, with the query to run before the push', async () => {
+    const dir = await makeProject();
+    expect(await init({ project: dir, io: capture().io })).toBe(0);
+    const c = capture();
+    expect(await uninstall({ project: dir, io: c.io })).toBe(0);
+    const text = c.out.join('\n');
+    expect(text.replace(/\s+/g, ' ')).toContain(
+      "A function or trigger of yours whose body calls ours (sync_user, resync_users, sync_my_user, user_sync.*) is not detected by the migration's check and will fail after the push.",
+    );
+    for (const line of CALLERS_SQL.split('\n')) expect(text).toContain(line);
+  });
+
+  it("the query lists the user's functions whose bodies call ours, and none of ours", async () => {
+    const db = await preparePglite();
+    try {
+      await db.exec(`
+        create function public.nightly_resync() returns void language plpgsql as $$
+          begin perform public.resync_users(p_dry_run => true); end $$;
+        create function public.on_todo_insert() returns trigger language plpgsql as $$
+          begin perform user_sync.record_failure(null, 'x', 'y'); return new; end $$;
+        create function public.count_todos() returns bigint language sql as
+          'select 1::bigint';
+      `);
+      const rows = await db.query<{ oid: unknown }>(CALLERS_SQL);
+      expect(rows.rows.map((r) => String(r.oid)).sort()).toEqual([
+        'nightly_resync()',
+        'on_todo_insert()',
+      ]);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
 // `supabase-user-sync upgrade` from an install made with an older package: a copy of ours cut back
-// to 0.2.0 (its last migration removed, a shared file as it was, a file since dropped) and one at a
-// later version. Upgrade adds exactly the missing migration after the project's newest, replaces
-// what the user left alone, shows and keeps what they changed, and refuses to go backwards or to
-// start from 0.1.0.
+// to 0.2.0 (its last migration removed, three files as they were, files since dropped) and one at
+// a later version. Upgrade adds exactly the missing migration after the project's newest, replaces
+// what the user left alone, shows and keeps what they changed (and leaves their edit to a file this
+// version does not change), and refuses to go backwards or to start from 0.1.0.
 
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,12 +34,21 @@ beforeAll(async () => {
   dropped = ours[ours.length - 1]!;
   oldRoot = await payloadCopy(OLD, async (root) => {
     await rm(join(root, 'supabase/migrations', dropped));
-    // A file that changed since, and one that is gone since (one the user keeps unchanged, one
-    // they edited).
-    await writeFile(
-      join(root, 'shared/timeouts.ts'),
-      '// 0.2.0\n' + await readFile(join(REPO, 'shared/timeouts.ts'), 'utf8'),
-    );
+    // Files that changed since (the tests edit the entry and a pgTAP file; an edit to a file we
+    // did not change is kept as it is), and one that is gone since (one the user keeps unchanged,
+    // one they edited).
+    for (
+      const [path, comment] of [
+        ['shared/timeouts.ts', '//'],
+        ['supabase/functions/user-sync/index.ts', '//'],
+        ['supabase/tests/database/05_resync.test.sql', '--'],
+      ] as const
+    ) {
+      await writeFile(
+        join(root, path),
+        `${comment} 0.2.0\n` + await readFile(join(REPO, path), 'utf8'),
+      );
+    }
     await writeFile(join(root, 'shared/legacy.ts'), 'export const legacy = 1;\n');
     await writeFile(join(root, 'shared/legacy-edited.ts'), 'export const legacyEdited = 1;\n');
   });
@@ -166,6 +175,33 @@ describe('upgrade from 0.2.0', () => {
     expect((await readTree(dir))['supabase/functions/user-sync/index.ts.user-sync-backup']).toBe(
       theirs,
     );
+  });
+
+  it('keeps, untouched, a file the user edited that this version does not change', async () => {
+    const dir = await oldInstall();
+    // shared/bearer.ts is the same in 0.2.0 and in the new version.
+    const path = 'supabase/functions/_shared/user-sync/bearer.ts';
+    const recorded =
+      (JSON.parse(await readFile(join(dir, 'supabase/user-sync.json'), 'utf8')) as Marker)
+        .files[path]!;
+    const theirs = (await readFile(join(dir, path), 'utf8')) + '// mine\n';
+    await writeFile(join(dir, path), theirs);
+
+    const { code, out, err } = await cli(['upgrade', '--project', dir], newRoot);
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    const after = await readTree(dir);
+    const text = out.join('\n');
+    expect(after[path]).toBe(theirs);
+    expect(after[`${path}.user-sync-backup`]).toBeUndefined();
+    expect(text).not.toContain(`${path} (yours)`);
+    expect(text).toContain(
+      `Note: ${path}: you changed it, and ${newVersion} does not change it, so yours is kept as it is.`,
+    );
+    // The marker keeps what we wrote, so uninstall still sees the file as the user's.
+    const marker = JSON.parse(after['supabase/user-sync.json']!) as Marker;
+    expect(marker.files[path]).toBe(recorded);
+    expect(recorded).toBe(sha256(await readFile(join(REPO, 'shared/bearer.ts'), 'utf8')));
   });
 
   it('--dry-run shows the diff and the plan and writes nothing', async () => {
